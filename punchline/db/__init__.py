@@ -1,0 +1,1 @@
+"""Postgres access: models, engine and the repository modules that hold all SQL."""

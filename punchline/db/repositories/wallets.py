@@ -1,0 +1,79 @@
+"""Synchronous debits: lock one wallet row, then move balance and ledger together.
+
+Every change writes a ledger entry in the same transaction, so a wallet always
+equals the sum of its ledger entries.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+POINTS = "points"
+
+
+def stamp_asset(card_id: str) -> str:
+    return f"stamps:{card_id}"
+
+
+async def lock_balance(conn: AsyncConnection, *, customer_id: int, asset: str) -> int:
+    """The balance under a row lock held to the end of the transaction (0 if no wallet)."""
+    row = (
+        await conn.execute(
+            text("SELECT balance FROM wallets WHERE customer_id = :c AND asset = :a FOR UPDATE"),
+            {"c": customer_id, "a": asset},
+        )
+    ).first()
+    return int(row.balance) if row else 0
+
+
+async def debit(
+    conn: AsyncConnection,
+    *,
+    org_id: uuid.UUID,
+    customer_id: int,
+    asset: str,
+    amount: int,
+    kind: str,
+    external_id: str,
+    transaction_id: int | None,
+    reason: str | None = None,
+    actor: str | None = None,
+) -> int:
+    """Take ``amount`` off a wallet the caller has locked; return the new balance.
+
+    The ``balance >= amount`` guard makes an overdraft impossible even for a caller
+    that forgot the lock: it then fails instead of going negative.
+    """
+    row = (
+        await conn.execute(
+            text(
+                "UPDATE wallets SET balance = balance - :n, updated_at = now()"
+                " WHERE customer_id = :c AND asset = :a AND balance >= :n RETURNING balance"
+            ),
+            {"c": customer_id, "a": asset, "n": amount},
+        )
+    ).first()
+    if row is None:
+        raise RuntimeError("debit without a locked, sufficient wallet")
+    await conn.execute(
+        text(
+            "INSERT INTO ledger_entries (org_id, customer_id, asset, delta, kind, external_id,"
+            " transaction_id, reason, actor)"
+            " VALUES (:org, :c, :a, :delta, :kind, :ext, :tx, :reason, :actor)"
+        ),
+        {
+            "org": org_id,
+            "c": customer_id,
+            "a": asset,
+            "delta": -amount,
+            "kind": kind,
+            "ext": external_id,
+            "tx": transaction_id,
+            "reason": reason,
+            "actor": actor,
+        },
+    )
+    return int(row.balance)
