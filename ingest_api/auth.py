@@ -1,0 +1,138 @@
+"""API key authentication with a short-lived in-process cache.
+
+A key is looked up by its SHA-256 hash; hits and misses are cached for
+``api_key_cache_ttl_s`` seconds, so a revoked key stops working within that
+time on every API process, and the hot path of an accepted order needs no
+database round trip. Last-used times are flushed in the background.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ingest_api.errors import INVALID_KEY, ApiError
+from punchline.apikeys import KEY_PREFIX, hash_key
+from punchline.db.repositories import orgs
+
+_MAX_CACHE = 50_000
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    key_id: uuid.UUID
+    org_id: uuid.UUID
+    scopes: frozenset[str]
+    rate_limits: Mapping[str, str] | None = None
+
+
+class KeyCache:
+    def __init__(self, engine: AsyncEngine, ttl_s: float) -> None:
+        self._engine = engine
+        self._ttl = ttl_s
+        self._entries: dict[str, tuple[float, Principal | None]] = {}
+        self._used: set[uuid.UUID] = set()
+
+    async def resolve(self, key: str) -> Principal | None:
+        digest = hash_key(key)
+        now = time.monotonic()
+        hit = self._entries.get(digest)
+        if hit is not None and hit[0] > now:
+            principal = hit[1]
+        else:
+            async with self._engine.connect() as conn:
+                row = await orgs.find_key_by_hash(conn, digest)
+            principal = (
+                None
+                if row is None or row.revoked
+                else Principal(row.id, row.org_id, frozenset(row.scopes), row.rate_limits)
+            )
+            if len(self._entries) >= _MAX_CACHE:
+                self._entries.clear()
+            self._entries[digest] = (now + self._ttl, principal)
+        if principal is not None:
+            self._used.add(principal.key_id)
+        return principal
+
+    def forget(self) -> None:
+        self._entries.clear()
+
+    async def flush_last_used(self) -> None:
+        if not self._used:
+            return
+        used, self._used = sorted(self._used), set()
+        async with self._engine.begin() as conn:
+            await orgs.touch_keys(conn, used)
+
+    async def run_flusher(self, every_s: float = 5.0) -> None:
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                await self.flush_last_used()
+            except Exception:  # the next flush retries; last-used is advisory
+                pass
+
+
+def presented_key(request: Request) -> str | None:
+    key = request.headers.get("x-api-key")
+    if key:
+        return key.strip()
+    auth = request.headers.get("authorization", "")
+    scheme, _, token = auth.partition(" ")
+    if scheme.lower() == "bearer" and token:
+        return token.strip()
+    return None
+
+
+async def current_principal(request: Request) -> Principal:
+    key = presented_key(request)
+    if not key or not key.startswith(KEY_PREFIX) or len(key) > 128:
+        raise ApiError(401, INVALID_KEY)
+    cache: KeyCache = request.app.state.key_cache
+    principal = await cache.resolve(key)
+    if principal is None:
+        raise ApiError(401, INVALID_KEY)
+    request.state.principal = principal
+    return principal
+
+
+def require_scope(scope: str):  # type: ignore[no-untyped-def]
+    async def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        if scope not in principal.scopes and "admin" not in principal.scopes:
+            raise ApiError(403, "forbidden", f"This key lacks the '{scope}' scope.")
+        return principal
+
+    return dependency
+
+
+def require_any_scope(*scopes: str):  # type: ignore[no-untyped-def]
+    """Any one of ``scopes`` (or ``admin``) will do."""
+    wanted = frozenset(scopes)
+
+    async def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        if not (wanted & principal.scopes) and "admin" not in principal.scopes:
+            raise ApiError(403, "forbidden", f"This key lacks one of the scopes {sorted(wanted)}.")
+        return principal
+
+    return dependency
+
+
+async def _customer_app(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    # Deliberately no admin bypass: a merchant's keys must never read a customer's PIN,
+    # or the PIN would no longer prove the customer is present.
+    if "customer_app" not in principal.scopes:
+        raise ApiError(403, "forbidden", "This endpoint needs a 'customer_app' key.")
+    return principal
+
+
+PosKey = Annotated[Principal, Depends(require_scope("pos"))]
+AdminKey = Annotated[Principal, Depends(require_scope("admin"))]
+CustomerAppKey = Annotated[Principal, Depends(_customer_app)]
+PosOrCustomerAppKey = Annotated[Principal, Depends(require_any_scope("pos", "customer_app"))]

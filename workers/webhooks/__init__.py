@@ -1,0 +1,1 @@
+"""The webhook dispatcher: fan events out to endpoints, then deliver them, signed."""
