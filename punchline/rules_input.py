@@ -18,7 +18,7 @@ def lines_to_rules(lines: Sequence[OrderLine]) -> tuple[rules.Line, ...]:
     return tuple(
         rules.Line(
             line_ref=line.line_ref or str(i),
-            name=line.name,
+            name=line.name or line.sku or "",
             quantity=line.quantity,
             unit_price_cents=line.unit_price_cents,
             sku=line.sku,

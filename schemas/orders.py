@@ -18,11 +18,19 @@ MAX_LINES = 500
 class OrderLine(WireModel):
     line_ref: Text64 | None = None
     sku: Text64 | None = None
-    name: Text200
+    name: Text200 | None = Field(
+        default=None, description="optional when the sku is in the product catalogue"
+    )
     category: Text64 | None = None
     quantity: Annotated[int, Field(strict=True, ge=1, le=100_000)]
     unit_price_cents: Cents
     discount_cents: Cents = 0
+
+    @model_validator(mode="after")
+    def _named(self) -> OrderLine:
+        if self.name is None and self.sku is None:
+            raise ValueError("a line needs a name or a sku")
+        return self
 
     @model_validator(mode="after")
     def _discount_within_line(self) -> OrderLine:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import os
 import subprocess
@@ -298,7 +299,8 @@ async def test_rules_import_and_export_round_trip(
 ) -> None:
     env = settings_env(settings)
     run = [sys.executable, "-m", "punchline.cli", "rules"]
-    imported = subprocess.run(
+    imported = await asyncio.to_thread(
+        subprocess.run,
         [*run, "import", str(DEMO_RULES), "--org", str(tenant.org_id)],
         env=env,
         capture_output=True,
@@ -307,7 +309,8 @@ async def test_rules_import_and_export_round_trip(
     )
     assert imported.returncode == 0, imported.stderr
     assert "version 1" in imported.stdout
-    exported = subprocess.run(
+    exported = await asyncio.to_thread(
+        subprocess.run,
         [*run, "export", "--org", str(tenant.org_id)],
         env=env,
         capture_output=True,
@@ -322,7 +325,8 @@ async def test_rules_import_and_export_round_trip(
     )
     bad = tmp_path / "bad.yaml"
     bad.write_text("program: {mode: spend, per_cents: 0}\n")
-    refused = subprocess.run(
+    refused = await asyncio.to_thread(
+        subprocess.run,
         [*run, "import", str(bad), "--org", str(tenant.org_id)],
         env={**env, **{k: v for k, v in os.environ.items() if k == "PATH"}},
         capture_output=True,

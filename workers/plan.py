@@ -24,6 +24,7 @@ from punchline.db.repositories.batches import (
     CustomerProgress,
     NewCoupon,
     NewLedgerEntry,
+    NewOutboxEvent,
     NewTransaction,
     TxKey,
     WalletDelta,
@@ -75,11 +76,19 @@ class BatchPlan:
     daily: dict[tuple[int, date], int] = field(default_factory=dict)
     effects: ReversalEffects = field(default_factory=ReversalEffects)
     orders: dict[OrderKey, OriginalOrder] = field(default_factory=dict)
+    outbox: list[NewOutboxEvent] = field(default_factory=list)
     applied: int = 0
     rejected: int = 0
 
     def ledger_entry(self, key: TxKey, entry: NewLedgerEntry) -> None:
         self.ledger.append((key, entry))
+
+    def event(
+        self, org_id: uuid.UUID, customer_id: int | None, event_type: str, **payload: object
+    ) -> None:
+        """A domain event for the outbox, written in this batch's transaction."""
+        body = {"org_id": str(org_id), "customer_id": customer_id, **payload}
+        self.outbox.append(NewOutboxEvent(org_id, customer_id, event_type, _dumps(body)))
 
     def wallet_delta(self, delta: WalletDelta) -> None:
         key = (delta.customer_id, delta.asset)
@@ -348,9 +357,21 @@ def _apply(
         )
         plan.wallet_delta(WalletDelta(customer.id, event.org_id, asset, delta))
 
+    common = {"customer_code": customer.code, "external_id": event.tx_external_id}
     if decision.points:
         ledger(POINTS, decision.points, "earn")
         state.points += decision.points
+        plan.event(
+            event.org_id,
+            customer.id,
+            "points.earned",
+            **common,
+            points=decision.points,
+            balance=state.points,
+            rule_set_version=version,
+        )
+    for coupon in coupons:
+        plan.event(event.org_id, customer.id, "coupon.issued", **common, coupon=coupon)
     for card_id, added in decision.stamps.items():
         before = state.stamps.get(card_id, 0)
         after = decision.card_balances.get(card_id, before + added)
@@ -367,6 +388,20 @@ def _apply(
             )
         state.stamps[card_id] = after
         state.fills[card_id] = state.fills.get(card_id, 0) + fills_by_card.get(card_id, 0)
+        if added:
+            plan.event(
+                event.org_id,
+                customer.id,
+                "stamps.earned",
+                **common,
+                card_id=card_id,
+                stamps=added,
+                balance=after,
+            )
+    if decision.tier_changed:
+        plan.event(
+            event.org_id, customer.id, "tier.changed", **common, old=state.tier, new=decision.tier
+        )
     state.lifetime += decision.points
     state.tier = decision.tier
     plan.progress(customer.id, decision.points, decision.tier)

@@ -66,6 +66,9 @@ class Sink:
     rejected: int
 
     def ledger_entry(self, key: TxKey, entry: NewLedgerEntry) -> None: ...
+    def event(
+        self, org_id: uuid.UUID, customer_id: int | None, event_type: str, **payload: object
+    ) -> None: ...
     def wallet_delta(self, delta: WalletDelta) -> None: ...
     def progress(self, customer_id: int, lifetime_delta: int, tier: str | None) -> None: ...
 
@@ -229,8 +232,30 @@ def plan_reversal(
             state.stamps[card_id] = after
     lifetime_delta = -min(step.points, state.lifetime)
     state.lifetime += lifetime_delta
-    state.tier = rules.tier_for(state.lifetime, compiled)
+    old_tier, state.tier = state.tier, rules.tier_for(state.lifetime, compiled)
     plan.progress(original.customer_id, lifetime_delta, state.tier)
+    common = {"external_id": original.external_id, "reversal": event.tx_external_id}
+    plan.event(
+        event.org_id,
+        original.customer_id,
+        "points.reversed",
+        **common,
+        kind=event.kind.value,
+        points=taken,
+        requested=step.points,
+        stamps=stamps_taken,
+        coupons_voided=[list(c) for c in step.coupons_to_void],
+        balance=state.points,
+    )
+    if old_tier != state.tier:
+        plan.event(
+            event.org_id,
+            original.customer_id,
+            "tier.changed",
+            **common,
+            old=old_tier,
+            new=state.tier,
+        )
 
     original.reversed = step
     status = "reversed" if step.complete else "partially_reversed"

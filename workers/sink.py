@@ -18,6 +18,7 @@ from punchline.db.repositories import batches, customers, orgs
 from punchline.rules_input import order_to_rules
 from schemas.events import REVERSAL_KINDS, DeadLetter, IngestEvent, IngestKind
 from schemas.orders import OrderIn
+from workers.catalogue import enrich, skus_to_look_up
 from workers.messages import Poison, Record, decode
 from workers.offsets import gate
 from workers.plan import BatchInputs, BatchPlan, local_day, plan_batch, tx_key
@@ -91,6 +92,9 @@ class BatchWriter:
                     poison.append(Poison(record, f"unknown org {item.org_id}"))
             events = [e for e in events if e.org_id in known_orgs]
 
+            if any(e.order is not None for e in events):
+                catalogue = await batches.load_catalogue(conn, skus_to_look_up(events))
+                events = [enrich(e, catalogue) for e in events]
             plan = await self._plan(conn, events, known_orgs)
             await self._write_plan(conn, plan)
             if poison:
@@ -183,6 +187,7 @@ class BatchWriter:
         await batches.void_coupons(conn, effects.voids)
         await batches.count_duplicates(conn, dict(plan.duplicates))
         await batches.add_daily_points(conn, plan.daily)
+        await batches.insert_outbox(conn, plan.outbox)
 
 
 def _original(stored: batches.StoredOrder, timezone: str) -> OriginalOrder:

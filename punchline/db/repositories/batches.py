@@ -584,3 +584,55 @@ async def load_progress(
         {"ids": sorted(set(customer_ids))},
     )
     return {r.id: (r.lifetime_points, r.tier) for r in result}
+
+
+@dataclass(frozen=True, slots=True)
+class NewOutboxEvent:
+    org_id: uuid.UUID
+    customer_id: int | None
+    event_type: str
+    payload_json: str
+
+
+async def insert_outbox(conn: AsyncConnection, rows: Sequence[NewOutboxEvent]) -> None:
+    """Domain events of the batch, in stream order, in the batch transaction."""
+    if not rows:
+        return
+    await conn.execute(
+        text(
+            "INSERT INTO outbox (org_id, customer_id, event_type, payload)"
+            " SELECT o, c, t, CAST(p AS jsonb) FROM unnest(CAST(:o AS uuid[]),"
+            " CAST(:c AS bigint[]), CAST(:t AS text[]), CAST(:p AS text[]))"
+            " WITH ORDINALITY AS v(o, c, t, p, n) ORDER BY n"
+        ),
+        {
+            "o": [r.org_id for r in rows],
+            "c": [r.customer_id for r in rows],
+            "t": [r.event_type for r in rows],
+            "p": [r.payload_json for r in rows],
+        },
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogueEntry:
+    name: str
+    category: str | None
+
+
+async def load_catalogue(
+    conn: AsyncConnection, pairs: Sequence[tuple[uuid.UUID, str]]
+) -> dict[tuple[uuid.UUID, str], CatalogueEntry]:
+    """Active catalogue products for (org, sku) pairs, to name lines that carry only a sku."""
+    if not pairs:
+        return {}
+    unique = sorted(set(pairs), key=lambda p: (str(p[0]), p[1]))
+    result = await conn.execute(
+        text(
+            "SELECT p.org_id, p.sku, p.name, p.category FROM products p"
+            " JOIN unnest(CAST(:orgs AS uuid[]), CAST(:skus AS text[])) AS k(org_id, sku)"
+            " USING (org_id, sku) WHERE p.active"
+        ),
+        {"orgs": [p[0] for p in unique], "skus": [p[1] for p in unique]},
+    )
+    return {(r.org_id, r.sku): CatalogueEntry(r.name, r.category) for r in result}
