@@ -285,3 +285,34 @@ async def row_counts(engine: AsyncEngine, org_id: uuid.UUID) -> dict[str, int]:
             )
             for t in tables
         }
+
+
+# --- Merchant administration and webhooks (issue 5) ----------------------------------
+
+
+async def create_customer(
+    engine: AsyncEngine,
+    *,
+    org_id: uuid.UUID,
+    name: str | None = None,
+    email: str | None = None,
+    phone: str | None = None,
+) -> str:
+    """A customer with the given profile; returns its code."""
+    async with engine.begin() as conn:
+        row = await customers.insert_customer(
+            conn, org_id=org_id, name=name, email=email, phone=phone
+        )
+    return row.code
+
+
+async def outbox_events(
+    engine: AsyncEngine, *, org_id: uuid.UUID, event_type: str | None = None
+) -> list[dict[str, Any]]:
+    """The org's outbox rows (event_id, event_type, payload), oldest first."""
+    sql = "SELECT event_id, event_type, payload FROM outbox WHERE org_id = :org"
+    if event_type is not None:
+        sql += " AND event_type = :t"
+    async with engine.connect() as conn:
+        rows = await conn.execute(text(sql + " ORDER BY id"), {"org": org_id, "t": event_type})
+        return [dict(r._mapping) for r in rows]
