@@ -1,8 +1,8 @@
 """The local stack for ``punchline dev`` and ``punchline demo``.
 
 Broker (Tansu, memory storage, free loopback port) + Postgres (per the
-resolution rule in devstack) + migrations + one API process + one worker,
-all stopped together.
+resolution rule in devstack) + migrations + one API process + one worker +
+the outbox relay + the webhook dispatcher, all stopped together.
 """
 
 from __future__ import annotations
@@ -111,6 +111,8 @@ def running_stack(
         try:
             api = stack.spawn("api", "--port", str(port), log_name="api")
             worker = stack.spawn("worker", log_name="worker")
+            stack.spawn("relay", log_name="relay")
+            stack.spawn("webhooks", log_name="webhooks")
             _wait_http(f"{stack.api_url}/healthz", 60, api)
             _wait_http(f"http://127.0.0.1:{settings.worker_health_port}/healthz", 90, worker)
             yield stack
