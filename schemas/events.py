@@ -16,7 +16,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 from schemas.common import CustomerRef, ExternalId
 from schemas.orders import OrderIn
 
-INGEST_SCHEMA_VERSION = 1
+INGEST_SCHEMA_VERSION: Literal[1] = 1
 
 
 class IngestKind(StrEnum):

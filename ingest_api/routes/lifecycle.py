@@ -90,62 +90,45 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post(
-    "/v1/orders/{external_id}/cancel",
-    status_code=202,
-    response_model=Accepted,
-    responses=_RESPONSES,
-)
-async def cancel_order(
-    external_id: ExternalIdPath,
-    principal: PosKey,
-    engine: EngineDep,
-    producer: ProducerDep,
-    waiter: WaiterDep,
-    settings: SettingsDep,
-    body: Annotated[CancelIn | None, Body()] = None,
-    prefer: Annotated[str | None, Header()] = None,
-) -> JSONResponse:
-    return await _reverse(
-        IngestKind.cancel,
-        external_id,
-        body or CancelIn(),
-        principal,
-        engine,
-        producer,
-        waiter,
-        settings,
-        prefer,
+def _whole_order_route(kind: IngestKind) -> None:
+    """Cancel and delete take back everything the order earned and still holds."""
+
+    async def reverse_whole_order(
+        external_id: ExternalIdPath,
+        principal: PosKey,
+        engine: EngineDep,
+        producer: ProducerDep,
+        waiter: WaiterDep,
+        settings: SettingsDep,
+        body: Annotated[CancelIn | None, Body()] = None,
+        prefer: Annotated[str | None, Header()] = None,
+    ) -> JSONResponse:
+        return await _reverse(
+            kind,
+            external_id,
+            body or CancelIn(),
+            principal,
+            engine,
+            producer,
+            waiter,
+            settings,
+            prefer,
+        )
+
+    router.add_api_route(
+        f"/v1/orders/{{external_id}}/{kind.value}",
+        reverse_whole_order,
+        methods=["POST"],
+        status_code=202,
+        response_model=Accepted,
+        responses=_RESPONSES,
+        name=f"{kind.value}_order",
+        summary=f"{kind.value.capitalize()} an order",
     )
 
 
-@router.post(
-    "/v1/orders/{external_id}/delete",
-    status_code=202,
-    response_model=Accepted,
-    responses=_RESPONSES,
-)
-async def delete_order(
-    external_id: ExternalIdPath,
-    principal: PosKey,
-    engine: EngineDep,
-    producer: ProducerDep,
-    waiter: WaiterDep,
-    settings: SettingsDep,
-    body: Annotated[CancelIn | None, Body()] = None,
-    prefer: Annotated[str | None, Header()] = None,
-) -> JSONResponse:
-    return await _reverse(
-        IngestKind.delete,
-        external_id,
-        body or CancelIn(),
-        principal,
-        engine,
-        producer,
-        waiter,
-        settings,
-        prefer,
-    )
+_whole_order_route(IngestKind.cancel)
+_whole_order_route(IngestKind.delete)
 
 
 @router.post(
