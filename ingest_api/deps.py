@@ -12,19 +12,19 @@ from ingest_api.waiter import ResultWaiter
 from punchline.config import Settings
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
-def _engine(request: Request) -> AsyncEngine:
+async def _engine(request: Request) -> AsyncEngine:
     return request.app.state.engine  # type: ignore[no-any-return]
 
 
-def _producer(request: Request) -> EventProducer:
+async def _producer(request: Request) -> EventProducer:
     return request.app.state.producer  # type: ignore[no-any-return]
 
 
-def _waiter(request: Request) -> ResultWaiter:
+async def _waiter(request: Request) -> ResultWaiter:
     return request.app.state.waiter  # type: ignore[no-any-return]
 
 
