@@ -21,6 +21,8 @@ import pytest
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ingest_api.errors import ApiError
+from ingest_api.services.admin_webhooks import check_url_policy
 from punchline.config import Settings
 from punchline.devstack.ports import free_port
 from tests.support.factories import Tenant, create_tenant, outbox_events
@@ -177,7 +179,7 @@ async def settled(
 # --- signatures ----------------------------------------------------------------------
 
 
-def test_verify_signature_accepts_only_fresh_untampered_bodies() -> None:
+async def test_verify_signature_accepts_only_fresh_untampered_bodies() -> None:
     body = b'{"event_type": "points.adjusted"}'
     header = sign(SECRET, body, timestamp=1_800_000_000)
     assert verify_signature(SECRET, header, body, 300, now=1_800_000_100)
@@ -190,6 +192,30 @@ def test_verify_signature_accepts_only_fresh_untampered_bodies() -> None:
         assert not verify_signature(SECRET, broken, body, 300, now=1_800_000_000)
     rotated = header + ",v1=" + "0" * 64  # several signatures: any one may match
     assert verify_signature(SECRET, rotated, body, 300, now=1_800_000_000)
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        pytest.param("https://merchant.example/hooks", True, id="public https"),
+        pytest.param("https://8.8.8.8/hooks", True, id="public address"),
+        pytest.param("http://merchant.example/hooks", False, id="plain http"),
+        pytest.param("https://127.0.0.1/hooks", False, id="loopback"),
+        pytest.param("https://10.1.2.3/hooks", False, id="private"),
+        pytest.param("https://169.254.169.254/latest", False, id="link-local metadata"),
+        pytest.param("https://[::1]/hooks", False, id="ipv6 loopback"),
+        pytest.param("https://localhost/hooks", False, id="localhost"),
+        pytest.param("https://db.internal/hooks", False, id="internal name"),
+    ],
+)
+async def test_production_refuses_internal_or_plain_http_urls(url: str, allowed: bool) -> None:
+    check_url_policy(url, production=False)  # anything goes in dev and tests
+    if allowed:
+        check_url_policy(url, production=True)
+    else:
+        with pytest.raises(ApiError) as refused:
+            check_url_policy(url, production=True)
+        assert refused.value.status == 422 and refused.value.code == "validation_error"
 
 
 async def test_registration_shows_the_secret_once(
