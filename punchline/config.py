@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     batch_within_s: float = Field(default=0.2, gt=0.0, le=10.0)
     db_retry_max_backoff_s: float = Field(default=5.0, gt=0.0)
     worker_health_port: int = Field(default=9100, ge=0, le=65535)
+    heartbeat_path: str | None = None
     orphan_after_s: float = Field(default=3600.0, gt=0.0)
     orphan_check_every_s: float = Field(default=30.0, gt=0.0)
 

@@ -17,6 +17,7 @@ import signal
 from aiokafka import AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from punchline import heartbeat
 from punchline.config import Settings
 from punchline.db.engine import create_engine
 from punchline.db.repositories import outbox
@@ -79,6 +80,7 @@ class OutboxRelay:
 
     async def run(self, stopping: asyncio.Event) -> None:
         while not stopping.is_set():
+            heartbeat.beat(self._settings.heartbeat_path)
             sent = await retry_forever(
                 self.publish_once,
                 max_backoff_s=self._settings.db_retry_max_backoff_s,

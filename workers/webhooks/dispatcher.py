@@ -16,6 +16,7 @@ import uuid
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from punchline import heartbeat
 from punchline.config import Settings
 from punchline.db.engine import create_engine
 from punchline.db.repositories import webhooks
@@ -68,6 +69,7 @@ class Dispatcher:
         fanout = asyncio.create_task(FanOut(self._settings, self._engine).run(self.stopping))
         try:
             while not self.stopping.is_set():
+                heartbeat.beat(self._settings.heartbeat_path)
                 if fanout.done():
                     fanout.result()  # a dead fan-out stops the process loudly
                     raise RuntimeError("the fan-out consumer stopped")
