@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -89,3 +90,54 @@ async def create(
         )
     ).one()
     return RewardRow(*row)
+
+
+async def list_all(conn: AsyncConnection, org_id: uuid.UUID) -> list[RewardRow]:
+    """Every reward of the org, retired ones included (the merchant's view)."""
+    result = await conn.execute(
+        text(f"SELECT {_COLUMNS} FROM rewards WHERE org_id = :org ORDER BY created_at, id"),
+        {"org": org_id},
+    )
+    return [RewardRow(*row) for row in result]
+
+
+_UPDATABLE = frozenset(
+    {
+        "name",
+        "description",
+        "points_cost",
+        "value",
+        "required_tier",
+        "icon",
+        "validity_days",
+        "active",
+    }
+)
+
+
+async def update(
+    conn: AsyncConnection, *, org_id: uuid.UUID, reward_id: uuid.UUID, changes: dict[str, Any]
+) -> RewardRow | None:
+    """Change the given fields of one of the org's rewards; None when it is not the org's."""
+    unknown = set(changes) - _UPDATABLE
+    if unknown:
+        raise ValueError(f"not updatable: {sorted(unknown)}")
+    if not changes:
+        row = (
+            await conn.execute(
+                text(f"SELECT {_COLUMNS} FROM rewards WHERE org_id = :org AND id = :id"),
+                {"org": org_id, "id": reward_id},
+            )
+        ).first()
+        return RewardRow(*row) if row else None
+    assignments = ", ".join(f"{name} = :{name}" for name in sorted(changes))
+    row = (
+        await conn.execute(
+            text(
+                f"UPDATE rewards SET {assignments} WHERE org_id = :org AND id = :id"
+                f" RETURNING {_COLUMNS}"
+            ),
+            {**changes, "org": org_id, "id": reward_id},
+        )
+    ).first()
+    return RewardRow(*row) if row else None
