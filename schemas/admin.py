@@ -21,6 +21,7 @@ from pydantic import (
 
 from schemas.common import Cents, ExternalId, WireModel
 from schemas.customers import Name, Pagination, RawPhone
+from schemas.redeem import Pin
 
 Text64 = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Text200 = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -115,6 +116,9 @@ class PointsAdjustIn(WireModel):
     points: Annotated[int, Field(strict=True, ge=-MAX_ADJUSTMENT, le=MAX_ADJUSTMENT)]
     reason: Reason
     external_id: ExternalId | None = None
+    verification_pin: Pin | None = Field(
+        default=None, description="the customer's PIN, on Balanced and Strict orgs"
+    )
 
     @field_validator("points")
     @classmethod

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query, Request
 
 from ingest_api.auth import AdminKey
 from ingest_api.deps import EngineDep, SettingsDep
+from ingest_api.routes.common import EnvDep
 from ingest_api.services import admin_customers, admin_points
 from schemas.admin import (
     AdminCustomerDetail,
@@ -79,9 +80,9 @@ async def patch_customer(
 
 @router.post("/{code}/points", response_model=PointsAdjustOut)
 async def adjust_points(
-    code: CodePath, body: PointsAdjustIn, principal: AdminKey, engine: EngineDep
+    code: CodePath, body: PointsAdjustIn, principal: AdminKey, env: EnvDep
 ) -> PointsAdjustOut:
-    return await admin_points.adjust(engine, principal.org_id, code, body, actor=actor(principal))
+    return await admin_points.adjust(env, principal.org_id, code, body, actor=actor(principal))
 
 
 @router.delete("/{code}", response_model=ErasedOut)

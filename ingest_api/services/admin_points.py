@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ingest_api.errors import ApiError
-from ingest_api.services import context
+from ingest_api.services import context, pins, presets
 from ingest_api.services.admin_customers import customer_erased, find
+from ingest_api.services.env import Env
+from ingest_api.services.presets import Action
 from punchline.db.repositories import adjustments, domain_events
 from punchline.db.repositories.adjustments import AdjustmentRow
 from punchline.db.repositories.wallets import POINTS
@@ -53,10 +55,39 @@ async def _replay(
     )
 
 
+async def _pin_gate(
+    env: Env, org_id: uuid.UUID, code: str, body: PointsAdjustIn, external_id: str
+) -> pins.PinGate:
+    """Balanced and Strict orgs gate balance adjustments with the customer's PIN (seed 001).
+
+    A retry of an adjustment that already happened replays without asking again.
+    """
+    async with env.engine.begin() as conn:
+        org = await context.load_org(conn, org_id)
+        if not presets.requires_pin(org.verification_preset, Action.adjust):
+            return pins.OPEN
+        if await adjustments.find(conn, org_id=org_id, external_id=external_id, asset=POINTS):
+            return pins.OPEN
+        customer = await context.customer_by_code(conn, org_id, code)
+        gate = await pins.check(
+            conn,
+            policy=env.pins,
+            limiter=env.limiter,
+            customer=customer,
+            action=Action.adjust,
+            pin=body.verification_pin,
+            now=env.now,
+        )
+    gate.raise_if_refused()
+    return gate
+
+
 async def adjust(
-    engine: AsyncEngine, org_id: uuid.UUID, code: str, body: PointsAdjustIn, *, actor: str
+    env: Env, org_id: uuid.UUID, code: str, body: PointsAdjustIn, *, actor: str
 ) -> PointsAdjustOut:
     external_id = body.external_id or f"adj-{uuid.uuid4()}"
+    engine = env.engine
+    gate = await _pin_gate(env, org_id, code, body, external_id)
     async with engine.begin() as conn:
         org = await context.load_org(conn, org_id)
         customer = await find(conn, org_id, code)
@@ -76,6 +107,7 @@ async def adjust(
                 "The adjustment would take the balance below zero.",
                 balance=balance,
             )
+        await pins.spend(conn, gate, now=env.now)
         new_balance = await adjustments.apply(
             conn,
             org_id=org_id,
