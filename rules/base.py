@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rules.basket import Item
+from rules.tally import SCALE
 from rules.types import ORDER_REF
 from schemas.rules import PointsProgram, ProgramMode, Rounding, UnitBasis
 
@@ -46,8 +47,8 @@ def compile_program(program: PointsProgram) -> Program:
 
 
 def base_numerators(items: list[Item], program: Program) -> list[int]:
-    """Exact base points of each item, over ``program.den``."""
-    points = program.points
+    """Exact base points of each item, in the tally's unit (1 / (den × SCALE) point)."""
+    points = program.points * SCALE
     if program.spend:
         return [item.net * points if item.eligible else 0 for item in items]
     if program.per_visit:

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 from rules.arith import hundredths
 from rules.basket import Item
-from rules.tally import SCALE, Tally
-from schemas.rules import Bonus, BundleBonus, FixedPerUnitBonus, MultiplierBonus
+from rules.tally import Tally
+from schemas.rules import Bonus, FixedPerUnitBonus, MultiplierBonus
 
 MULTIPLIER, FIXED_PER_UNIT, BUNDLE = 0, 1, 2
 
@@ -44,7 +44,6 @@ def compile_bonus(bonus: Bonus) -> CompiledBonus:
         return CompiledBonus(bonus.id, bonus.label, MULTIPLIER, factor, 0, 1)
     if isinstance(bonus, FixedPerUnitBonus):
         return CompiledBonus(bonus.id, bonus.label, FIXED_PER_UNIT, 0, bonus.points, 1)
-    assert isinstance(bonus, BundleBonus)
     return CompiledBonus(bonus.id, bonus.label, BUNDLE, 0, bonus.points, bonus.every)
 
 
@@ -74,11 +73,11 @@ def whole_points(rule: CompiledBonus, positions: list[int], items: list[Item]) -
 
 
 def apply_bonuses(items: list[Item], base: list[int], matched: Matched, tally: Tally) -> None:
-    """Add each matched bonus; ``base`` is in 1/program.den, the tally in 1/den."""
+    """Add each matched bonus (``base``: the exact base numerators of the items)."""
     for rule, positions in matched:
         if rule.kind == MULTIPLIER:
-            factor = rule.factor * SCALE // 100
-            numerators = [base[position] * factor for position in positions]
+            factor = rule.factor  # hundredths: exact, as base numerators are multiples of SCALE
+            numerators = [base[position] * factor // 100 for position in positions]
             tally.add(rule.id, rule.label, positions, numerators)
         else:
             tally.add_whole(rule.id, rule.label, positions, whole_points(rule, positions, items))
@@ -90,17 +89,19 @@ def exact_within(
     """Exact base + bonuses of the items at ``positions``, counting only the bundles
     that these items complete among themselves (call right after ``apply_bonuses``)."""
     exact, den = tally.exact, tally.den
-    if all(rule.kind != BUNDLE for rule, _ in matched):
-        return [exact[position] for position in positions]
-    value = {position: exact[position] for position in positions}
-    inside = value.keys()
+    within = [exact[position] for position in positions]
+    index: dict[int, int] | None = None  # item position -> its place in ``within``
     for rule, where in matched:
-        if rule.kind != BUNDLE or inside.isdisjoint(where) or inside >= set(where):
+        if rule.kind != BUNDLE:
+            continue
+        if index is None:
+            index = {position: k for k, position in enumerate(positions)}
+        subset = [position for position in where if position in index]
+        if not subset or len(subset) == len(where):
             continue  # what it gives these items is the same counted among themselves
         for position, part in zip(where, whole_points(rule, where, items), strict=True):
-            if position in inside:
-                value[position] -= part * den
-        subset = [position for position in where if position in inside]
+            if position in index:
+                within[index[position]] -= part * den
         for position, part in zip(subset, whole_points(rule, subset, items), strict=True):
-            value[position] += part * den
-    return [value[position] for position in positions]
+            within[index[position]] += part * den
+    return within

@@ -20,23 +20,30 @@ from schemas.rules import Caps
 class CompiledCaps:
     per_order: int | None
     per_day: int | None
+    order_label: str
+    day_label: str
 
 
 def compile_caps(caps: Caps) -> CompiledCaps:
-    return CompiledCaps(per_order=caps.per_order, per_day=caps.per_day)
+    return CompiledCaps(
+        per_order=caps.per_order,
+        per_day=caps.per_day,
+        order_label=f"max {caps.per_order} pts per order",
+        day_label=f"max {caps.per_day} pts per day",
+    )
 
 
 def _cut(tally: Tally, keep: int, rule_id: str, label: str) -> None:
-    total = sum(tally.points)
+    points = tally.points
+    total = sum(points)
     if total <= keep:
         return
-    kept = spread([points * keep for points in tally.points], total)
-    tally.cut(rule_id, label, [k - had for k, had in zip(kept, tally.points, strict=True)])
+    kept = spread([have * keep for have in points], total)
+    tally.cut(rule_id, label, [kept[k] - have for k, have in enumerate(points)])
 
 
 def apply_caps(caps: CompiledCaps, points_today: int, tally: Tally) -> None:
     if caps.per_order is not None:
-        _cut(tally, caps.per_order, "cap_per_order", f"max {caps.per_order} pts per order")
+        _cut(tally, caps.per_order, "cap_per_order", caps.order_label)
     if caps.per_day is not None:
-        left_today = max(0, caps.per_day - points_today)
-        _cut(tally, left_today, "cap_per_day", f"max {caps.per_day} pts per day")
+        _cut(tally, max(0, caps.per_day - points_today), "cap_per_day", caps.day_label)

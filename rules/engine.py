@@ -22,7 +22,7 @@ from rules.caps import apply_caps
 from rules.compile import CompiledRuleSet
 from rules.happy_hour import apply_happy_hours
 from rules.stamps import earned_stamps, fill_cards
-from rules.tally import SCALE, Tally
+from rules.tally import Tally
 from rules.tiers import CompiledTier, apply_tier
 from rules.types import ORDER_REF, CustomerState, Decision, Order, RuleApplied
 
@@ -71,18 +71,18 @@ def _applied(
     tier = rules.tiers.reached(state.lifetime_points + points)
     tier_after = None if tier is None else tier.name
     return decision(
-        status="applied",
-        error_code=None,
-        points=points,
-        stamps=stamps,
-        card_balances=balances,
-        coupons=tuple(coupons),
-        tier=tier_after,
-        tier_changed=tier_after != tier_before,
-        rules_applied=(*points_applied, *stamps_applied),
-        line_points=line_points,
-        line_stamps=line_stamps,
-        rule_set_version=rules.version,
+        "applied",
+        None,  # error_code
+        points,
+        stamps,
+        balances,
+        tuple(coupons),
+        tier_after,
+        tier_after != tier_before,  # tier_changed
+        (*points_applied, *stamps_applied),
+        line_points,
+        line_stamps,
+        rules.version,
     )
 
 
@@ -102,13 +102,14 @@ def evaluate(order: Order, state: CustomerState, rules: CompiledRuleSet) -> Deci
         return _rejected(order, rules, tier_before, AMOUNT_TOO_LOW)
     items = basket.items
     tally = Tally(len(items), program.den, program.rounding)
-    base = base_numerators(items, program)  # in 1/program.den
-    tally.add("base", program.label, range(len(items)), [value * SCALE for value in base])
+    base = base_numerators(items, program)
+    tally.add("base", program.label, range(len(items)), base)
     matched = match_bonuses(items, rules.bonuses)
     apply_bonuses(items, base, matched, tally)
     apply_happy_hours(items, order, rules.happy_hours, matched, tally)
     apply_tier(current, tally)
     apply_caps(rules.caps, state.points_today, tally)
-    line_points = {item.ref: points for item, points in zip(items, tally.points, strict=True)}
+    points = tally.points
+    line_points = {item.ref: points[k] for k, item in enumerate(items)}
     line_stamps = earned_stamps(basket, rules.cards)
     return _applied(order, state, rules, tier_before, line_points, tally.applied, line_stamps)

@@ -138,9 +138,7 @@ def reverse(
         card_balances=balances,
         refunded_quantities=refunded,
         line_points=line_points,
-        line_stamps={
-            card: {r: s for r, s in per.items() if s} for card, per in line_stamps.items()
-        },
+        line_stamps={card: _nonzero(per_line) for card, per_line in line_stamps.items()},
         voided_coupons=(*(before.voided_coupons if before else ()), *to_void),
         complete=complete,
         rule_set_version=original.rule_set_version,

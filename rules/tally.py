@@ -38,23 +38,25 @@ class Tally:
         """A rule's exact contribution: ``numerators[k]`` / den to item ``positions[k]``,
         rounded once for the rule and split by running total."""
         exact, points, den = self.exact, self.points, self.den
-        running = self.offset
-        start = before = running // den
-        for position, numerator in zip(positions, numerators, strict=True):
+        running = self.offset  # < den: the rounding of nothing is 0
+        before = 0
+        for k, position in enumerate(positions):
+            numerator = numerators[k]
             exact[position] += numerator
             running += numerator
             after = running // den
             points[position] += after - before
             before = after
-        if before != start:
-            self.applied.append(rule_applied(rule_id, label, before - start))
+        if before:
+            self.applied.append(rule_applied(rule_id, label, before))
 
     def add_whole(
         self, rule_id: str, label: str, positions: Sequence[int], parts: list[int]
     ) -> None:
         """A rule in whole points (nothing to round): ``parts[k]`` to item ``positions[k]``."""
         exact, points, den = self.exact, self.points, self.den
-        for position, part in zip(positions, parts, strict=True):
+        for k, position in enumerate(positions):
+            part = parts[k]
             exact[position] += part * den
             points[position] += part
         total = sum(parts)
@@ -63,5 +65,7 @@ class Tally:
 
     def cut(self, rule_id: str, label: str, parts: list[int]) -> None:
         """Add ``parts[i]`` (<= 0) rounded points to item i (caps, applied last)."""
-        self.points = [have + part for have, part in zip(self.points, parts, strict=True)]
+        points = self.points
+        for position, part in enumerate(parts):
+            points[position] += part
         self.applied.append(rule_applied(rule_id, label, sum(parts)))

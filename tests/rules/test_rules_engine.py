@@ -136,3 +136,14 @@ def test_lines_given_as_a_list_become_a_tuple() -> None:
     the_order = Order(WEDNESDAY_4PM, "UTC", lines)
     assert isinstance(the_order.lines, tuple)
     assert applied(run(compiled(), the_order)) == {"base": 1}
+
+
+def test_the_product_memo_never_changes_a_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("rules.profiles.MEMO_LIMIT", 2)  # forces the memo to start over
+    warm = _full_rules()
+    orders = [
+        order(line("1", f"Latte {n}", 1, 300 + n, category="drinks"), at=WEDNESDAY_4PM)
+        for n in range(5)
+    ]
+    for the_order in orders * 2:
+        assert run(warm, the_order) == run(_full_rules(), the_order)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -32,7 +33,7 @@ MULTIPLIERS = ["1", "1.01", "1.25", "1.5", "2", "3.33"]
 ZONES = ["UTC", "Europe/Paris", "America/New_York", "Asia/Kolkata"]
 CLOCKS = [f"{h:02d}:{m:02d}" for h in range(24) for m in (0, 30)]
 
-PROPERTY = settings(max_examples=150, deadline=None)
+PROPERTY = settings(max_examples=int(os.environ.get("RULES_EXAMPLES", "150")), deadline=None)
 
 
 @st.composite
