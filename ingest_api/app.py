@@ -11,6 +11,7 @@ from fastapi import Depends, FastAPI
 from ingest_api.auth import KeyCache
 from ingest_api.body_limits import BodyLimits
 from ingest_api.errors import install_error_handlers
+from ingest_api.metrics import MeasuredWaiter, RequestMetrics, metrics_endpoint
 from ingest_api.producer import EventProducer
 from ingest_api.rate_limits import RateLimiter, route_rate_limit
 from ingest_api.routes import (
@@ -18,6 +19,7 @@ from ingest_api.routes import (
     admin_keys,
     admin_org,
     admin_products,
+    admin_rewards,
     admin_rules,
     admin_webhooks,
     coupons,
@@ -26,13 +28,13 @@ from ingest_api.routes import (
     health,
     lifecycle,
     orders,
+    orders_batch,
     pin,
     redeem,
     rewards,
     webhook,
 )
 from ingest_api.services.clock import Clock, utc_now
-from ingest_api.waiter import ResultWaiter
 from punchline.config import Settings, get_settings, to_libpq_url
 from punchline.db.engine import create_engine
 
@@ -45,7 +47,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings)
         producer = EventProducer(settings)
-        waiter = ResultWaiter(engine, to_libpq_url(settings.database_url))
+        waiter = MeasuredWaiter(engine, to_libpq_url(settings.database_url))
         key_cache = KeyCache(engine, settings.api_key_cache_ttl_s)
         rate_limiter = RateLimiter(settings)
         app.state.rate_limiter = rate_limiter
@@ -80,6 +82,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(orders.router, dependencies=[Depends(route_rate_limit)])
+    app.include_router(orders_batch.router, dependencies=[Depends(route_rate_limit)])
     app.include_router(lifecycle.router, dependencies=[Depends(route_rate_limit)])
     app.include_router(earn.router)
     app.include_router(customers.router)
@@ -89,10 +92,14 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.include_router(coupons.router)
     app.include_router(webhook.router)
     app.include_router(admin_rules.router)
+    app.include_router(admin_rewards.router)
     app.include_router(admin_customers.router)
     app.include_router(admin_products.router)
     app.include_router(admin_keys.router)
     app.include_router(admin_org.router)
     app.include_router(admin_webhooks.router)
     app.add_middleware(BodyLimits, max_bytes=settings.max_body_bytes)
+    app.add_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
+    # Outermost, so it counts the 413/415 that BodyLimits answers before routing too.
+    app.add_middleware(RequestMetrics, paths=lambda: app.openapi()["paths"])
     return app

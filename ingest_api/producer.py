@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from ingest_api.errors import ApiError
+from ingest_api.metrics import measure_produce
 from punchline.config import Settings
 
 
@@ -64,13 +65,14 @@ class EventProducer:
 
     async def send_many(self, topic: str, messages: Sequence[tuple[bytes, bytes]]) -> None:
         """Send all messages; return only when every one is acknowledged by the broker."""
-        producer = await self._client()
-        try:
-            async with asyncio.timeout(self._settings.produce_timeout_s):
-                futures = [await producer.send(topic, value, key=key) for key, value in messages]
-                await asyncio.gather(*futures)
-        except (KafkaError, OSError, TimeoutError) as exc:
-            raise BrokerUnavailable() from exc
+        with measure_produce(len(messages)):
+            producer = await self._client()
+            try:
+                async with asyncio.timeout(self._settings.produce_timeout_s):
+                    futures = [await producer.send(topic, v, key=k) for k, v in messages]
+                    await asyncio.gather(*futures)
+            except (KafkaError, OSError, TimeoutError) as exc:
+                raise BrokerUnavailable() from exc
 
     async def ping(self) -> bool:
         try:

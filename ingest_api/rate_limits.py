@@ -130,8 +130,16 @@ def rate_limited(group: Group):  # type: ignore[no-untyped-def]
     return dependency
 
 
-# Routes declared elsewhere (orders.py) are limited by the app at include time.
-_ROUTE_GROUPS: dict[tuple[str, str], Group] = {("POST", "/v1/orders"): "earn"}
+# Routes declared elsewhere (orders.py, orders_batch.py) are limited by the app at include
+# time. A batch counts as one request, whatever its item count: a per-item cost would make
+# one 1,000-order batch exceed seed 000's default of 60/minute.
+_ROUTE_GROUPS: dict[tuple[str, str], Group] = {
+    ("POST", "/v1/orders"): "earn",
+    ("POST", "/v1/orders:batch"): "earn",
+    ("POST", "/v1/orders/{external_id}/cancel"): "earn",
+    ("POST", "/v1/orders/{external_id}/delete"): "earn",
+    ("POST", "/v1/orders/{external_id}/refund"): "earn",
+}
 
 
 async def route_rate_limit(

@@ -1,0 +1,155 @@
+"""``POST /v1/orders:batch``: up to 1,000 orders, each validated on its own, one produce.
+
+The body is parsed as a list of raw items and each item is validated as an
+:class:`~schemas.orders.OrderIn` separately, so one bad order is reported in its
+own result and never rejects the others. All accepted orders go to the broker
+in one ``send_many``; the answer (202) comes only once every one of them is
+acknowledged. If the broker fails, the whole request is a 503 and no item is
+reported accepted: a client retries the same batch, and the workers' idempotent
+sink absorbs any order that did reach the log before the failure.
+
+Duplicate ``external_id`` values inside one batch are all produced, each with
+its own ``event_id``; the first applied wins and the others read ``duplicate``
+at their ``status_url``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field, SkipValidation, ValidationError
+
+from ingest_api.auth import PosKey
+from ingest_api.deps import ProducerDep, SettingsDep
+from ingest_api.metrics import batch_items
+from ingest_api.responses import JSONResponse
+from ingest_api.routes.orders import accept, status_url
+from schemas.events import IngestEvent, IngestKind
+from schemas.orders import OrderIn
+
+router = APIRouter(tags=["orders"])
+
+MAX_BATCH = 1000
+MAX_DETAILS = 50
+
+
+class OrdersBatchIn(BaseModel):
+    """The items are published as ``OrderIn`` but validated one by one by the route."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    orders: Annotated[
+        list[SkipValidation[OrderIn]],
+        Field(min_length=1, max_length=MAX_BATCH, description="1 to 1,000 orders"),
+    ]
+
+
+class ErrorDetail(BaseModel):
+    path: str
+    message: str
+
+
+class BatchItemAccepted(BaseModel):
+    index: int
+    external_id: str
+    status: Literal["accepted"] = "accepted"
+    event_id: str
+    status_url: str
+
+
+class BatchItemRejected(BaseModel):
+    index: int
+    external_id: str | None = None
+    status: Literal["rejected"] = "rejected"
+    error: Literal["validation_error"] = "validation_error"
+    details: list[ErrorDetail]
+
+
+class OrdersBatchOut(BaseModel):
+    accepted: int
+    rejected: int
+    results: list[BatchItemAccepted | BatchItemRejected]
+
+
+def _details(exc: ValidationError) -> list[dict[str, str]]:
+    return [
+        {
+            "path": ".".join(str(p) for p in e.get("loc", ())) or "body",
+            "message": str(e.get("msg", ""))[:300],
+        }
+        for e in exc.errors()[:MAX_DETAILS]
+    ]
+
+
+def _claimed_external_id(item: Any) -> str | None:
+    """The external_id a rejected item claims, echoed only when it is a short string."""
+    if isinstance(item, dict):
+        value = item.get("external_id")
+        if isinstance(value, str) and 0 < len(value) <= 128:
+            return value
+    return None
+
+
+@router.post(
+    "/v1/orders:batch",
+    status_code=202,
+    response_model=OrdersBatchOut,
+    responses={
+        422: {"description": "not a list of 1 to 1,000 items"},
+        503: {"description": "broker unavailable; nothing was accepted"},
+    },
+)
+async def post_orders_batch(
+    batch: OrdersBatchIn,
+    principal: PosKey,
+    producer: ProducerDep,
+    settings: SettingsDep,
+) -> JSONResponse:
+    accepted_at = datetime.now(UTC)
+    results: list[dict[str, Any]] = []
+    events: list[IngestEvent] = []
+    for index, item in enumerate(batch.orders):
+        try:
+            order = OrderIn.model_validate(item)
+        except ValidationError as exc:
+            results.append(
+                {
+                    "index": index,
+                    "external_id": _claimed_external_id(item),
+                    "status": "rejected",
+                    "error": "validation_error",
+                    "details": _details(exc),
+                }
+            )
+            continue
+        event = IngestEvent(
+            kind=IngestKind.order,
+            event_id=uuid.uuid4(),
+            org_id=principal.org_id,
+            external_id=order.external_id,
+            customer=order.customer,
+            accepted_at=accepted_at,
+            order=order,
+        )
+        events.append(event)
+        results.append(
+            {
+                "index": index,
+                "external_id": event.external_id,
+                "status": "accepted",
+                "event_id": str(event.event_id),
+                "status_url": status_url(event.external_id, event.event_id),
+            }
+        )
+    if events:
+        await accept(events, producer, settings)  # raises BrokerUnavailable → 503 for all
+    batch_items.labels("accepted").inc(len(events))
+    batch_items.labels("rejected").inc(len(results) - len(events))
+    body = {"accepted": len(events), "rejected": len(results) - len(events), "results": results}
+    return JSONResponse(body, status_code=202)
+
+
+__all__ = ["MAX_BATCH", "router"]
