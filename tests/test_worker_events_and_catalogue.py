@@ -134,3 +134,37 @@ async def test_a_line_needs_a_name_or_a_sku(client: httpx.AsyncClient, tenant: T
     response = await client.post("/v1/orders", json=body, headers=tenant.headers)
     assert response.status_code == 422
     assert response.json()["error"] == "validation_error"
+
+
+async def test_an_order_and_an_earn_may_share_an_external_id(
+    client: httpx.AsyncClient, tenant: Tenant, workers: WorkerPool, engine: AsyncEngine
+) -> None:
+    from tests.support.books import ledger_mismatches
+
+    workers.start()
+    code = tenant.customer_codes[2]
+    order = await _applied(client, tenant, order_body(customer_code=code, external_id="shared-1"))
+    assert order["points"] == 11
+    earn = await client.post(
+        "/webhook/pos",
+        json={"customer_code": code, "amount": 25, "card_type": "point", "external_id": "shared-1"},
+        headers=tenant.headers,
+    )
+    assert earn.status_code == 200, earn.text
+    assert earn.json()["data"]["points"] == 11 + 25
+    assert await ledger_mismatches(engine, tenant.org_id) == []
+    async with engine.connect() as conn:
+        kinds = (
+            (
+                await conn.execute(
+                    text(
+                        "SELECT kind FROM ledger_entries WHERE org_id = :o"
+                        " AND external_id = 'shared-1' ORDER BY kind"
+                    ),
+                    {"o": tenant.org_id},
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert kinds == ["earn", "order"]

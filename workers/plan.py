@@ -341,7 +341,7 @@ def _apply(
         _row(event, customer_id=customer.id, status="applied", decision=decision, coupons=coupons)
     )
 
-    def ledger(asset: str, delta: int, kind: str) -> None:
+    def ledger(asset: str, delta: int, entry_kind: str) -> None:
         plan.ledger_entry(
             key,
             NewLedgerEntry(
@@ -349,7 +349,7 @@ def _apply(
                 customer_id=customer.id,
                 asset=asset,
                 delta=delta,
-                kind=kind,
+                kind=entry_kind,
                 external_id=event.tx_external_id,
                 transaction_id=None,
                 rule_set_version=version,
@@ -357,9 +357,11 @@ def _apply(
         )
         plan.wallet_delta(WalletDelta(customer.id, event.org_id, asset, delta))
 
+    # The ledger kind is the event's: an order and an earn may share an external_id.
+    kind = event.kind.value
     common = {"customer_code": customer.code, "external_id": event.tx_external_id}
     if decision.points:
-        ledger(POINTS, decision.points, "earn")
+        ledger(POINTS, decision.points, kind)
         state.points += decision.points
         plan.event(
             event.org_id,
@@ -376,10 +378,10 @@ def _apply(
         before = state.stamps.get(card_id, 0)
         after = decision.card_balances.get(card_id, before + added)
         if added:
-            ledger(stamp_asset(card_id), added, "earn")
+            ledger(stamp_asset(card_id), added, kind)
         consumed = before + added - after
         if consumed:
-            ledger(stamp_asset(card_id), -consumed, "card_fill")
+            ledger(stamp_asset(card_id), -consumed, f"{kind}_card_fill")
         if fills_by_card.get(card_id):
             plan.wallet_delta(
                 WalletDelta(

@@ -166,7 +166,7 @@ class BatchWriter:
         if len(ids) != len(plan.transactions):
             raise ConcurrentWrite(f"{len(plan.transactions) - len(ids)} keys inserted concurrently")
         effects = plan.effects
-        await batches.resolve_parked(conn, effects.resolved, effects.unparked)
+        ids.update(await batches.resolve_parked(conn, effects.resolved, effects.unparked))
         await batches.park_events(
             conn,
             [

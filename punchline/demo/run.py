@@ -132,7 +132,7 @@ async def _summary(engine: AsyncEngine, org_id: Any) -> dict[str, Any]:
             await conn.execute(
                 text(
                     "SELECT COALESCE(sum(delta), 0) FROM ledger_entries"
-                    " WHERE org_id = :o AND kind = 'earn' AND asset LIKE 'stamps:%'"
+                    " WHERE org_id = :o AND kind IN ('order', 'earn') AND asset LIKE 'stamps:%'"
                 ),
                 {"o": org_id},
             )

@@ -472,15 +472,19 @@ async def park_events(
 
 async def resolve_parked(
     conn: AsyncConnection, rows: Sequence[NewTransaction], event_ids: Sequence[uuid.UUID]
-) -> None:
-    """A parked reversal met its order: its transaction row takes the outcome."""
+) -> dict[TxKey, int]:
+    """A parked reversal met its order: its transaction row takes the outcome.
+
+    Returns the ids of those rows, so their ledger entries link to them.
+    """
+    ids: dict[TxKey, int] = {}
     for row in rows:
-        await conn.execute(
+        updated = await conn.execute(
             text(
                 "UPDATE transactions SET status = :status, error_code = :err, points = :points,"
                 " stamps = CAST(:stamps AS jsonb), decision = CAST(:decision AS jsonb),"
                 " customer_id = :cust, rule_set_version = :ver, applied_at = clock_timestamp()"
-                " WHERE org_id = :org AND external_id = :ext AND kind = :kind"
+                " WHERE org_id = :org AND external_id = :ext AND kind = :kind RETURNING id"
             ),
             {
                 "status": row.status,
@@ -495,6 +499,7 @@ async def resolve_parked(
                 "kind": row.kind,
             },
         )
+        ids[(row.org_id, row.external_id, row.kind)] = int(updated.scalar_one())
     if event_ids:
         await conn.execute(
             text(
@@ -503,6 +508,7 @@ async def resolve_parked(
             ),
             {"ids": list(event_ids)},
         )
+    return ids
 
 
 async def mark_orphans(conn: AsyncConnection, *, older_than_s: float) -> int:
