@@ -61,13 +61,15 @@ class BodyLimits:
             return
 
         received = 0
+        too_large = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, too_large
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
+                    too_large = True
                     raise _TooLarge
             return message
 
@@ -75,6 +77,15 @@ class BodyLimits:
 
         async def tracking_send(message: Message) -> None:
             nonlocal response_started
+            if too_large:
+                # The framework caught _TooLarge while reading the body and answers 400;
+                # a body over the limit is a 413, whoever noticed it.
+                if message["type"] == "http.response.start" and not response_started:
+                    response_started = True
+                    await _reply(
+                        send, 413, "payload_too_large", f"The body exceeds {self.max_bytes} bytes."
+                    )
+                return
             if message["type"] == "http.response.start":
                 response_started = True
             await send(message)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import uuid
 from collections.abc import Sequence
 
 from punchline.config import get_settings
@@ -128,6 +129,24 @@ def _rules_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reconcile(args: argparse.Namespace) -> int:
+    from punchline.db.engine import create_engine
+    from punchline.reconcile import format_report, reconcile
+
+    async def run() -> bool:
+        engine = create_engine(get_settings(), pool_size=1)
+        try:
+            report = await reconcile(
+                engine, org_id=args.org, outbox_grace_s=args.outbox_grace, limit=args.limit
+            )
+        finally:
+            await engine.dispose()
+        sys.stdout.write(format_report(report))
+        return report.ok
+
+    return 0 if asyncio.run(run()) else 1
+
+
 def _dev(args: argparse.Namespace) -> int:
     from punchline.stack import run_dev
 
@@ -138,6 +157,13 @@ def _demo(args: argparse.Namespace) -> int:
     from punchline.demo.run import run_demo
 
     return run_demo(customers=args.customers, orders=args.orders, concurrency=args.concurrency)
+
+
+def _org_id(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an org id: {value!r}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -187,6 +213,17 @@ def build_parser() -> argparse.ArgumentParser:
     rules_export.add_argument("--org", required=True, help="org id")
     rules_export.add_argument("--version", type=int, default=None)
     rules_export.set_defaults(func=_rules_export)
+
+    reconcile = sub.add_parser("reconcile", help="check that the books balance")
+    reconcile.add_argument("--org", type=_org_id, default=None, help="org id (default: all)")
+    reconcile.add_argument(
+        "--outbox-grace",
+        type=float,
+        default=60.0,
+        help="seconds an outbox event may stay unpublished (default 60)",
+    )
+    reconcile.add_argument("--limit", type=int, default=50, help="rows shown per invariant")
+    reconcile.set_defaults(func=_reconcile)
 
     dev = sub.add_parser("dev", help="run broker, Postgres, API and worker in the foreground")
     dev.add_argument("--port", type=int, default=8000)

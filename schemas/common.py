@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 EXTERNAL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/#@+-]{0,127}$"
 ExternalId = Annotated[str, StringConstraints(pattern=EXTERNAL_ID_PATTERN)]
@@ -16,10 +26,45 @@ _EMAIL = re.compile(r"^[^@\s\x00]{1,64}@[^@\s\x00]{1,189}\.[^@\s\x00.]{2,63}$")
 _PHONE = re.compile(r"^\+?[0-9]{6,15}$")
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple | set | frozenset):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def refuse_nul(value: Any) -> Any:
+    """A field validator: Postgres text and jsonb cannot store a NUL character."""
+    if _has_nul(value):
+        raise ValueError("text must not contain NUL characters")
+    return value
+
+
 class WireModel(BaseModel):
-    """Every request body refuses unknown fields: a typo must not pass silently."""
+    """Every request body refuses unknown fields: a typo must not pass silently.
+
+    No string may carry a NUL character: Postgres text and jsonb cannot store one, so it
+    would fail the write (a 500 on the synchronous paths, a poison message for the worker).
+    """
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    _no_nul = field_validator("*", mode="after")(refuse_nul)
+
+
+def _utc_representable(value: datetime) -> datetime:
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the time is out of range once converted to UTC") from None
+    return value
+
+
+# An aware time that also exists in UTC: 9999-12-31T23:59-23:59 does not.
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_utc_representable)]
 
 
 class CustomerRefType(StrEnum):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Self
 
-from pydantic import AwareDatetime, Field, StrictBool, StringConstraints, model_validator
+from pydantic import Field, StrictBool, StringConstraints, model_validator
 
-from schemas.common import CustomerRef, ExternalId, WireModel
+from schemas.common import CustomerRef, ExternalId, UtcDatetime, WireModel
 from schemas.events import CardType
 from schemas.redeem import Pin
 
@@ -22,7 +22,7 @@ class EarnIn(WireModel):
     stamps: Annotated[int, Field(strict=True, ge=1, le=10_000)] | None = None
     stamp_card_id: CardId | None = None
     store_id: Text64 | None = None
-    occurred_at: AwareDatetime | None = None
+    occurred_at: UtcDatetime | None = None
     verification_pin: Pin | None = None
     manual_code: StrictBool = False
 

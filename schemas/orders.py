@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AwareDatetime, Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
-from schemas.common import Cents, CustomerRef, ExternalId, WireModel
+from schemas.common import Cents, CustomerRef, ExternalId, UtcDatetime, WireModel
 
 Text200 = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Text64 = Annotated[str, StringConstraints(min_length=1, max_length=64)]
@@ -42,7 +42,7 @@ class OrderLine(WireModel):
 class OrderIn(WireModel):
     customer: CustomerRef
     external_id: ExternalId
-    occurred_at: AwareDatetime
+    occurred_at: UtcDatetime
     store_id: Text64 | None = None
     currency: Currency
     lines: Annotated[list[OrderLine], Field(min_length=1, max_length=MAX_LINES)]

@@ -18,6 +18,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from schemas.common import refuse_nul
+
 RuleId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
 Label = Annotated[str, Field(min_length=1, max_length=120)]
 Token = Annotated[str, Field(min_length=1, max_length=120)]
@@ -75,6 +77,9 @@ class RewardType(StrEnum):
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Rule sets are stored as jsonb, which cannot hold a NUL character.
+    _no_nul = field_validator("*", mode="after")(refuse_nul)
 
 
 def _unique(values: Iterable[str], what: str) -> None:
