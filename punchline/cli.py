@@ -52,7 +52,16 @@ def _worker(args: argparse.Namespace) -> int:
     logs.configure(settings.log_level, json=settings.log_json)
     asyncio.run(ensure_topics(settings))
     app = build_app(settings)
-    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
+    # override_logging=False: faust would otherwise replace the root handlers (and the
+    # JSON formatter) with its own colored console handler on stdout.
+    worker = faust.Worker(
+        app,
+        loglevel=settings.log_level,
+        quiet=True,
+        redirect_stdouts=False,
+        override_logging=False,
+    )
+    worker.spinner = None  # its terminal escapes would land in the log stream
     worker.execute_from_commandline()
     return 0
 

@@ -51,5 +51,6 @@ def configure(level: str = "INFO", *, json: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    logging.captureWarnings(True)  # warnings.warn output goes through the formatter too
     for noisy in ("aiokafka", "faust", "mode", "uvicorn.access"):
         logging.getLogger(noisy).setLevel("WARNING")
