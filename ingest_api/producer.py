@@ -7,6 +7,7 @@ sink's unique keys absorb any producer retry.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
@@ -28,12 +29,18 @@ class EventProducer:
         self._settings = settings
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
+        self._failed_at = float("-inf")  # when the last start attempt failed (monotonic)
 
     async def _client(self) -> AIOKafkaProducer:
         if self._producer is not None:
             return self._producer
+        asked_at = time.monotonic()
         async with self._lock:
             if self._producer is None:
+                if self._failed_at > asked_at:
+                    # A start failed while this request queued behind it: 503 now, rather
+                    # than one more produce_timeout_s per queued request.
+                    raise BrokerUnavailable()
                 timeout_ms = int(self._settings.produce_timeout_s * 1000)
                 producer = AIOKafkaProducer(
                     bootstrap_servers=self._settings.kafka_bootstrap,
@@ -47,6 +54,7 @@ class EventProducer:
                 try:
                     await asyncio.wait_for(producer.start(), self._settings.produce_timeout_s)
                 except (KafkaError, OSError, TimeoutError) as exc:
+                    self._failed_at = time.monotonic()
                     await producer.stop()
                     raise BrokerUnavailable() from exc
                 self._producer = producer
