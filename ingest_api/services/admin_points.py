@@ -69,14 +69,13 @@ async def _pin_gate(
         if await adjustments.find(conn, org_id=org_id, external_id=external_id, asset=POINTS):
             return pins.OPEN
         customer = await context.customer_by_code(conn, org_id, code)
-        gate = await pins.check(
+        gate = await pins.gate_for(
             conn,
-            policy=env.pins,
-            limiter=env.limiter,
+            env,
+            preset=org.verification_preset,
             customer=customer,
             action=Action.adjust,
             pin=body.verification_pin,
-            now=env.now,
         )
     gate.raise_if_refused()
     return gate

@@ -102,17 +102,14 @@ async def redeem(
         if customer is None:
             raise context.not_found()
         context.require_active(customer)
-        gate = pins.OPEN
-        if presets.requires_pin(org.verification_preset, Action.coupon_redeem):
-            gate = await pins.check(
-                conn,
-                policy=env.pins,
-                limiter=env.limiter,
-                customer=customer,
-                action=Action.coupon_redeem,
-                pin=pin,
-                now=env.now,
-            )
+        gate = await pins.gate_for(
+            conn,
+            env,
+            preset=org.verification_preset,
+            customer=customer,
+            action=Action.coupon_redeem,
+            pin=pin,
+        )
     gate.raise_if_refused()
     async with env.engine.begin() as conn:
         await pins.spend(conn, gate, now=env.now)

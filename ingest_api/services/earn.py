@@ -38,17 +38,14 @@ async def admit(
         presets.check_manual_code(org.verification_preset, manual_code)
         customer = await context.customer_by_ref(conn, org_id, ref)
         context.require_active(customer)
-        gate = pins.OPEN
-        if presets.requires_pin(org.verification_preset, Action.earn):
-            gate = await pins.check(
-                conn,
-                policy=env.pins,
-                limiter=env.limiter,
-                customer=customer,
-                action=Action.earn,
-                pin=pin,
-                now=env.now,
-            )
+        gate = await pins.gate_for(
+            conn,
+            env,
+            preset=org.verification_preset,
+            customer=customer,
+            action=Action.earn,
+            pin=pin,
+        )
     gate.raise_if_refused()
     if gate.verified is not None:
         async with env.engine.begin() as conn:

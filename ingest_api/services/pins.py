@@ -18,13 +18,17 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+if TYPE_CHECKING:
+    from ingest_api.services.env import Env
 
 from ingest_api.errors import ApiError
 from ingest_api.rate_limits import RateLimiter, TooManyRequests, limit_item
 from ingest_api.services.pin_codes import PinPolicy, derive_pin, hash_pin, pin_matches
-from ingest_api.services.presets import Action
+from ingest_api.services.presets import Action, requires_pin
 from punchline.db.repositories import domain_events
 from punchline.db.repositories import pins as repo
 from punchline.db.repositories.customer_queries import CustomerRecord
@@ -158,3 +162,26 @@ async def live_pins(
     """Open challenges with their PINs, newest first, for the customer-facing app."""
     rows = await repo.live_for_customer(conn, customer_id=customer.id, now=now)
     return [(row, derive_pin(policy.secret, row.id, policy.digits)) for row in rows]
+
+
+async def gate_for(
+    conn: AsyncConnection,
+    env: Env,
+    *,
+    preset: str,
+    customer: CustomerRecord,
+    action: Action,
+    pin: str | None,
+) -> PinGate:
+    """The PIN gate of ``action`` under the org's verification preset (open when not gated)."""
+    if not requires_pin(preset, action):
+        return OPEN
+    return await check(
+        conn,
+        policy=env.pins,
+        limiter=env.limiter,
+        customer=customer,
+        action=action,
+        pin=pin,
+        now=env.now,
+    )

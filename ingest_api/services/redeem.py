@@ -66,17 +66,14 @@ async def redeem(env: Env, cmd: RedeemCommand) -> RedeemOut:
         if stored is not None:
             return RedeemOut.model_validate(replay(stored, request))
         context.require_active(customer)
-        gate = pins.OPEN
-        if presets.requires_pin(org.verification_preset, Action.redeem):
-            gate = await pins.check(
-                conn,
-                policy=env.pins,
-                limiter=env.limiter,
-                customer=customer,
-                action=Action.redeem,
-                pin=cmd.pin,
-                now=env.now,
-            )
+        gate = await pins.gate_for(
+            conn,
+            env,
+            preset=org.verification_preset,
+            customer=customer,
+            action=Action.redeem,
+            pin=cmd.pin,
+        )
     gate.raise_if_refused()
     try:
         return await _debit(env, cmd, customer, asset, card_id, request, gate)

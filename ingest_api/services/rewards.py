@@ -81,17 +81,14 @@ async def redeem_reward(env: Env, cmd: RedemptionCommand) -> RedemptionOut:
                 "The customer's tier is below the reward's.",
                 required_tier=reward.required_tier,
             )
-        gate = pins.OPEN
-        if presets.requires_pin(org.verification_preset, Action.redeem):
-            gate = await pins.check(
-                conn,
-                policy=env.pins,
-                limiter=env.limiter,
-                customer=customer,
-                action=Action.redeem,
-                pin=cmd.pin,
-                now=env.now,
-            )
+        gate = await pins.gate_for(
+            conn,
+            env,
+            preset=org.verification_preset,
+            customer=customer,
+            action=Action.redeem,
+            pin=cmd.pin,
+        )
     gate.raise_if_refused()
     try:
         return await _buy(env, cmd, customer, reward, request, gate)
