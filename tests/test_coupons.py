@@ -155,3 +155,19 @@ async def test_subscription_and_blocked_customer_gate_coupon_redeem(
     assert (blocked.status_code, blocked.json()["error"]) == (403, "customer_blocked")
     shown = (await pos.get(f"/v1/coupons/{token}", headers=tenant.headers)).json()
     assert shown["status"] == "issued"
+
+
+async def test_twenty_cashiers_one_coupon(
+    pos: httpx.AsyncClient, tenant: Tenant, engine: AsyncEngine
+) -> None:
+    """Issue 7: the same coupon redeemed by 20 concurrent requests gives exactly one 200."""
+    token = await create_coupon(engine, org_id=tenant.org_id, code=tenant.customer_codes[0])
+    responses = await asyncio.gather(
+        *(
+            pos.post("/v1/coupons/redeem", json={"token": token}, headers=tenant.headers)
+            for _ in range(20)
+        )
+    )
+    assert sorted(r.status_code for r in responses) == [200] + [409] * 19
+    assert {r.json()["error"] for r in responses if r.status_code == 409} == {"already_used"}
+    assert await _redeemed_events(engine, tenant) == 1
