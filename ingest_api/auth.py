@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -103,25 +103,28 @@ async def current_principal(request: Request) -> Principal:
     return principal
 
 
-def require_scope(scope: str):  # type: ignore[no-untyped-def]
-    async def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
-        if scope not in principal.scopes and "admin" not in principal.scopes:
-            raise ApiError(403, "forbidden", f"This key lacks the '{scope}' scope.")
-        return principal
-
-    return dependency
+ScopeCheck = Callable[[Principal], Awaitable[Principal]]
 
 
-def require_any_scope(*scopes: str):  # type: ignore[no-untyped-def]
+def require_any_scope(*scopes: str) -> ScopeCheck:
     """Any one of ``scopes`` (or ``admin``) will do."""
     wanted = frozenset(scopes)
+    missing = (
+        f"This key lacks the '{scopes[0]}' scope."
+        if len(scopes) == 1
+        else f"This key lacks one of the scopes {sorted(wanted)}."
+    )
 
     async def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
         if not (wanted & principal.scopes) and "admin" not in principal.scopes:
-            raise ApiError(403, "forbidden", f"This key lacks one of the scopes {sorted(wanted)}.")
+            raise ApiError(403, "forbidden", missing)
         return principal
 
     return dependency
+
+
+def require_scope(scope: str) -> ScopeCheck:
+    return require_any_scope(scope)
 
 
 async def _customer_app(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:

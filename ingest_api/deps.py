@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -13,19 +13,19 @@ from punchline.config import Settings
 
 
 async def _settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return cast(Settings, request.app.state.settings)
 
 
 async def _engine(request: Request) -> AsyncEngine:
-    return request.app.state.engine  # type: ignore[no-any-return]
+    return cast(AsyncEngine, request.app.state.engine)
 
 
 async def _producer(request: Request) -> EventProducer:
-    return request.app.state.producer  # type: ignore[no-any-return]
+    return cast(EventProducer, request.app.state.producer)
 
 
 async def _waiter(request: Request) -> ResultWaiter:
-    return request.app.state.waiter  # type: ignore[no-any-return]
+    return cast(ResultWaiter, request.app.state.waiter)
 
 
 SettingsDep = Annotated[Settings, Depends(_settings)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -20,20 +21,20 @@ def alembic_config(database_url: str) -> Config:
     return cfg
 
 
-def _in_thread_if_loop_running(fn: object) -> None:
+def _in_thread_if_loop_running(fn: Callable[[], None]) -> None:
     # Alembic's env.py calls asyncio.run(); that cannot nest inside a running loop.
     import threading
 
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        fn()  # type: ignore[operator]
+        fn()
         return
     errors: list[BaseException] = []
 
     def target() -> None:
         try:
-            fn()  # type: ignore[operator]
+            fn()
         except BaseException as exc:
             errors.append(exc)
 

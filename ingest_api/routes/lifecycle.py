@@ -15,6 +15,7 @@ from ingest_api.prefer import preferred_wait
 from ingest_api.responses import JSONResponse
 from ingest_api.routes.orders import ExternalIdPath, accept, status_url, transaction_out
 from punchline.db.repositories import transactions
+from schemas.common import CustomerRef, CustomerRefType
 from schemas.events import IngestEvent, IngestKind, ReversalBody, partition_key
 from schemas.lifecycle import CancelIn, RefundIn
 from schemas.transactions import Accepted
@@ -63,7 +64,7 @@ async def _reverse(
         event_id=uuid.uuid4(),
         org_id=principal.org_id,
         external_id=external_id,
-        customer={"type": ref_type, "value": ref_value},  # type: ignore[arg-type]
+        customer=CustomerRef(type=CustomerRefType(ref_type), value=ref_value),
         accepted_at=datetime.now(UTC),
         reversal=reversal,
     )
