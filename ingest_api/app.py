@@ -14,6 +14,7 @@ from ingest_api.errors import install_error_handlers
 from ingest_api.metrics import MeasuredWaiter, RequestMetrics, metrics_endpoint
 from ingest_api.producer import EventProducer
 from ingest_api.rate_limits import RateLimiter, route_rate_limit
+from ingest_api.refusal_fence import RefusalFence
 from ingest_api.routes import (
     admin_customers,
     admin_keys,
@@ -46,7 +47,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings)
-        producer = EventProducer(settings)
+        fence = RefusalFence(engine, lock_timeout_s=min(2.0, settings.produce_timeout_s))
+        producer = EventProducer(settings, fence=fence)
         waiter = MeasuredWaiter(engine, to_libpq_url(settings.database_url))
         key_cache = KeyCache(engine, settings.api_key_cache_ttl_s)
         rate_limiter = RateLimiter(settings)

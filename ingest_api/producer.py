@@ -1,32 +1,43 @@
 """Producing to Kafka: acks=all, bounded in time, so a dead broker is a fast 503.
 
 Tansu has no idempotent producer for aiokafka, so idempotence is off and the
-sink's unique keys absorb any producer retry.
+sink's unique keys absorb any producer retry. When a produce fails after the
+events were handed to aiokafka, the refusal fence records them, so the 503 is
+final: the worker refuses them if the broker delivers them later.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Sequence
 
+import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from ingest_api.errors import ApiError
 from ingest_api.metrics import measure_produce
+from ingest_api.refusal_fence import RefusalFence
 from punchline.config import Settings
+from schemas.events import IngestEvent
 
 
 class BrokerUnavailable(ApiError):
-    def __init__(self) -> None:
+    """503. ``consumed`` names events a worker had applied before the refusal was recorded."""
+
+    def __init__(self, consumed: set[uuid.UUID] | None = None) -> None:
         super().__init__(503, "broker_unavailable", "The event log is unavailable; retry shortly.")
         self.headers = {"Retry-After": "1"}
+        self.consumed = consumed or set()
+        self.handed_over = False  # set when aiokafka held the messages when we gave up
 
 
 class EventProducer:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, fence: RefusalFence | None = None) -> None:
         self._settings = settings
+        self._fence = fence
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
         self._failed_at = float("-inf")  # when the last start attempt failed (monotonic)
@@ -71,8 +82,29 @@ class EventProducer:
             await self._producer.stop()
             self._producer = None
 
+    async def send_events(self, events: Sequence[IngestEvent]) -> None:
+        """Produce events to the ingest topic; return once the broker acknowledged all.
+
+        On failure, raise :class:`BrokerUnavailable` after fencing the events off,
+        unless every one of them turns out to be consumed already (then it returns).
+        """
+        messages = [(e.key, orjson.dumps(e.model_dump(mode="json"))) for e in events]
+        try:
+            await self.send_many(self._settings.ingest_topic, messages)
+        except BrokerUnavailable as refused:
+            if self._fence is None or not refused.handed_over:
+                raise
+            consumed = await self._fence.refuse(events)
+            if consumed >= {e.event_id for e in events}:
+                return
+            raise BrokerUnavailable(consumed) from refused
+
     async def send_many(self, topic: str, messages: Sequence[tuple[bytes, bytes]]) -> None:
-        """Send all messages; return only when every one is acknowledged by the broker."""
+        """Send all messages; return only when every one is acknowledged by the broker.
+
+        A :class:`BrokerUnavailable` raised here has ``handed_over`` set when the
+        messages had reached aiokafka (and so may still be delivered).
+        """
         with measure_produce(len(messages)):
             producer = await self._client()
             try:
@@ -80,7 +112,9 @@ class EventProducer:
                     futures = [await producer.send(topic, v, key=k) for k, v in messages]
                     await asyncio.gather(*futures)
             except (KafkaError, OSError, TimeoutError) as exc:
-                raise BrokerUnavailable() from exc
+                unavailable = BrokerUnavailable()
+                unavailable.handed_over = True
+                raise unavailable from exc
 
     async def ping(self) -> bool:
         try:

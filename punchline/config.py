@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     heartbeat_path: str | None = None
     orphan_after_s: float = Field(default=3600.0, gt=0.0)
     orphan_check_every_s: float = Field(default=30.0, gt=0.0)
+    # How long the worker keeps the ids of events the edge refused (503). A refused
+    # event delivered later than this would be applied; a week is far past any resend.
+    refusal_retention_s: float = Field(default=7 * 86400.0, gt=0.0)
 
     produce_timeout_s: float = Field(default=1.5, gt=0.0, le=30.0)
     api_key_cache_ttl_s: float = Field(default=5.0, ge=0.0, le=300.0)

@@ -403,31 +403,19 @@ async def _broker_pause_scenario(
             _stop(relay)
 
 
-IN_FLIGHT_REASON = (
-    "known gap (issue 7, open): an order answered 503 while the broker is SIGSTOPped can"
-    " still be applied after SIGCONT, because aiokafka keeps timed-out batches and resends"
-    " them, and a produce request already on the wire sits in the broker's TCP buffer."
-    " aiokafka has no public abort, and we do not reach into its internals; the fix is a"
-    " fence downstream of the edge: the edge records the event ids it refused and the"
-    " worker refuses those events."
-)
-
-
-@pytest.mark.xfail(reason=IN_FLIGHT_REASON, strict=False)
 async def test_broker_sigstopped_503s_are_never_applied_behind_the_clients_back(
     database_url: str, tenant: Tenant, engine: AsyncEngine, tmp_path: Path
 ) -> None:
     await _broker_pause_scenario(database_url, tenant, engine, tmp_path, retry_first_refusal=False)
 
 
-@pytest.mark.xfail(reason=IN_FLIGHT_REASON, strict=False)
 async def test_broker_sigstopped_refusals_not_yet_on_the_wire_are_never_delivered(
     database_url: str, tenant: Tenant, engine: AsyncEngine, tmp_path: Path
 ) -> None:
     """Same fault; the client retries the refusal that was on the wire, as it should.
 
-    aiokafka keeps every refused batch in its accumulator and delivers it after SIGCONT,
-    so this fails until the downstream fence exists (see IN_FLIGHT_REASON).
+    aiokafka keeps every refused batch in its accumulator and delivers it after SIGCONT;
+    the refusal fence (ingest_api/refusal_fence.py) keeps the worker from applying it.
     """
     await _broker_pause_scenario(database_url, tenant, engine, tmp_path, retry_first_refusal=True)
 

@@ -33,7 +33,7 @@ from sqlalchemy.exc import DBAPIError, StatementError
 
 from punchline.config import Settings
 from punchline.db.engine import create_engine
-from punchline.db.repositories import batches
+from punchline.db.repositories import batches, refusals
 from schemas.events import DeadLetter
 from workers import metrics
 from workers.messages import Record
@@ -208,6 +208,11 @@ def build_app(settings: Settings) -> faust.App:
                 await app.consumer.seek_wait(
                     {TP(settings.ingest_topic, p): off for p, off in outcome.seek_to.items()}
                 )
+        if outcome.refused:
+            log.warning(
+                "events answered 503 at the edge reached the log anyway; not applied",
+                extra={"n": outcome.refused},
+            )
         committed_at = datetime.now(UTC)
         metrics.record_batch(
             size=len(records),
@@ -217,6 +222,7 @@ def build_app(settings: Settings) -> faust.App:
             rejected=outcome.rejected,
             dead=outcome.dead_lettered,
             redelivered=outcome.redelivered,
+            refused=outcome.refused,
             settled=outcome.applied_events,
             committed_at=committed_at,
         )
@@ -231,6 +237,7 @@ def build_app(settings: Settings) -> faust.App:
                     "rejected": outcome.rejected,
                     "dead_lettered": outcome.dead_lettered,
                     "redelivered": outcome.redelivered,
+                    "refused": outcome.refused,
                     "org_id": sorted({str(e.org_id) for e in settled})[:LOGGED_IDS],
                     "external_id": [e.tx_external_id for e in settled[:LOGGED_IDS]],
                     "ids_truncated": max(0, len(settled) - LOGGED_IDS),
@@ -284,6 +291,7 @@ def build_app(settings: Settings) -> faust.App:
         try:
             async with engine.begin() as conn:
                 marked = await batches.mark_orphans(conn, older_than_s=settings.orphan_after_s)
+                await refusals.prune(conn, older_than_s=settings.refusal_retention_s)
             if marked:
                 log.warning("reversals orphaned: their orders never arrived", extra={"n": marked})
         except Exception as exc:  # retried at the next tick

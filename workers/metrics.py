@@ -28,6 +28,7 @@ ORDERS_DUPLICATE: Final = "punchline_worker_orders_duplicate"
 ORDERS_REJECTED: Final = "punchline_worker_orders_rejected"
 DEAD_LETTERED: Final = "punchline_worker_dead_lettered"
 REDELIVERED_SKIPPED: Final = "punchline_worker_redelivered_skipped"
+REFUSED_SKIPPED: Final = "punchline_worker_refused_skipped"
 BATCH_SIZE: Final = "punchline_worker_batch_size"
 BATCH_SECONDS: Final = "punchline_worker_batch_transaction_seconds"
 ACCEPT_TO_APPLIED_SECONDS: Final = "punchline_worker_accept_to_applied_seconds"
@@ -45,6 +46,9 @@ orders_rejected = Counter(ORDERS_REJECTED, "Events recorded as rejected (a domai
 dead_lettered = Counter(DEAD_LETTERED, "Poison messages produced to the dead-letter topic.")
 redelivered_skipped = Counter(
     REDELIVERED_SKIPPED, "Records below the stored offset, skipped as redeliveries."
+)
+refused_skipped = Counter(
+    REFUSED_SKIPPED, "Events the edge answered 503 for that reached the log anyway; not applied."
 )
 batch_size = Histogram(
     BATCH_SIZE, "Records per batch handed to the writer.", buckets=_BATCH_SIZE_BUCKETS
@@ -79,6 +83,7 @@ def record_batch(
     rejected: int,
     dead: int,
     redelivered: int,
+    refused: int = 0,
     settled: Iterable[IngestEvent],
     committed_at: datetime,
 ) -> None:
@@ -90,6 +95,7 @@ def record_batch(
     orders_rejected.inc(rejected)
     dead_lettered.inc(dead)
     redelivered_skipped.inc(redelivered)
+    refused_skipped.inc(refused)
     for event in settled:
         accept_to_applied_seconds.observe(
             max(0.0, (committed_at - event.accepted_at).total_seconds())

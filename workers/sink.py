@@ -1,8 +1,9 @@
 """Write step: one batch, one Postgres transaction, offsets stored last.
 
-decode → gate by stored offsets → load state → plan (pure rules) → write →
-dead-letter → save offsets → commit. The caller retries the whole call on a
-transient failure; nothing here is visible until the commit.
+decode → gate by stored offsets → drop events the edge refused (503) → load
+state → plan (pure rules) → write → dead-letter → save offsets → commit. The
+caller retries the whole call on a transient failure; nothing here is visible
+until the commit.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 import rules
-from punchline.db.repositories import batches, customers, orgs
+from punchline.db.repositories import batches, customers, orgs, refusals
 from punchline.rules_input import order_to_rules
 from schemas.events import REVERSAL_KINDS, DeadLetter, IngestEvent, IngestKind
 from schemas.orders import OrderIn
@@ -46,6 +47,7 @@ class BatchOutcome:
     rejected: int = 0
     duplicates: int = 0
     redelivered: int = 0
+    refused: int = 0  # answered 503 at the edge, delivered anyway: never applied
     dead_lettered: int = 0
     seek_to: dict[int, int] = field(default_factory=dict)
     applied_events: list[IngestEvent] = field(default_factory=list)
@@ -75,6 +77,7 @@ class BatchWriter:
             return outcome
         topic = records[0].topic
         async with self._engine.begin() as conn:
+            await refusals.hold_fence_shared(conn)
             stored = await batches.lock_offsets(
                 conn, group=self._group, topic=topic, partitions=[r.partition for r in records]
             )
@@ -91,6 +94,10 @@ class BatchWriter:
                 if isinstance(item, IngestEvent) and item.org_id not in known_orgs:
                     poison.append(Poison(record, f"unknown org {item.org_id}"))
             events = [e for e in events if e.org_id in known_orgs]
+            refused = await refusals.refused_among(conn, [e.event_id for e in events])
+            if refused:
+                events = [e for e in events if e.event_id not in refused]
+                outcome.refused = len(refused)
 
             if any(e.order is not None for e in events):
                 catalogue = await batches.load_catalogue(conn, skus_to_look_up(events))

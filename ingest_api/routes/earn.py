@@ -12,7 +12,7 @@ from ingest_api.prefer import preferred_wait
 from ingest_api.rate_limits import rate_limited
 from ingest_api.responses import JSONResponse
 from ingest_api.routes.common import EnvDep
-from ingest_api.routes.orders import accept, transaction_out
+from ingest_api.routes.orders import transaction_out
 from ingest_api.services import earn as service
 from schemas.earn import EarnIn
 from schemas.transactions import Accepted, TransactionOut
@@ -58,7 +58,7 @@ async def post_earn(
         occurred_at=body.occurred_at or env.now,
         accepted_at=env.now,
     )
-    await accept([event], producer, settings)
+    await producer.send_events([event])
     url = earn_status_url(event.external_id, event.event_id)
     wait_s = preferred_wait(prefer, cap_s=settings.max_wait_s)
     if wait_s > 0:

@@ -13,7 +13,7 @@ from ingest_api.deps import EngineDep, ProducerDep, SettingsDep, WaiterDep
 from ingest_api.errors import ApiError
 from ingest_api.prefer import preferred_wait
 from ingest_api.responses import JSONResponse
-from ingest_api.routes.orders import ExternalIdPath, accept, status_url, transaction_out
+from ingest_api.routes.orders import ExternalIdPath, status_url, transaction_out
 from punchline.db.repositories import transactions
 from schemas.common import CustomerRef, CustomerRefType
 from schemas.events import IngestEvent, IngestKind, ReversalBody, partition_key
@@ -68,7 +68,7 @@ async def _reverse(
         accepted_at=datetime.now(UTC),
         reversal=reversal,
     )
-    await accept([event], producer, settings)
+    await producer.send_events([event])
     url = status_url(event.tx_external_id, event.event_id, kind.value)
     wait_s = preferred_wait(prefer, cap_s=settings.max_wait_s)
     if wait_s > 0:

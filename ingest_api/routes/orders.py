@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
-import orjson
 from fastapi import APIRouter, Header, Path, Query
 
 from ingest_api.auth import PosKey
@@ -77,13 +76,6 @@ def transaction_out(
     )
 
 
-async def accept(events: list[IngestEvent], producer: ProducerDep, settings: SettingsDep) -> None:
-    await producer.send_many(
-        settings.ingest_topic,
-        [(e.key, orjson.dumps(e.model_dump(mode="json"))) for e in events],
-    )
-
-
 @router.post(
     "/v1/orders",
     status_code=202,
@@ -107,7 +99,7 @@ async def post_order(
         accepted_at=datetime.now(UTC),
         order=order,
     )
-    await accept([event], producer, settings)
+    await producer.send_events([event])
     url = status_url(event.external_id, event.event_id)
     wait_s = preferred_wait(prefer, cap_s=settings.max_wait_s)
     if wait_s > 0:

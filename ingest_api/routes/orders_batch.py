@@ -3,10 +3,12 @@
 The body is parsed as a list of raw items and each item is validated as an
 :class:`~schemas.orders.OrderIn` separately, so one bad order is reported in its
 own result and never rejects the others. All accepted orders go to the broker
-in one ``send_many``; the answer (202) comes only once every one of them is
+in one produce; the answer (202) comes only once every one of them is
 acknowledged. If the broker fails, the whole request is a 503 and no item is
-reported accepted: a client retries the same batch, and the workers' idempotent
-sink absorbs any order that did reach the log before the failure.
+accepted: the refused orders are fenced off (never applied later), and a client
+retries the same batch. In the rare case where a worker had already applied some
+of them before the edge gave up, those items are reported accepted, the rest
+``rejected`` with ``broker_unavailable``, and the answer is a 202.
 
 Duplicate ``external_id`` values inside one batch are all produced, each with
 its own ``event_id``; the first applied wins and the others read ``duplicate``
@@ -23,10 +25,11 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, SkipValidation, ValidationError
 
 from ingest_api.auth import PosKey
-from ingest_api.deps import ProducerDep, SettingsDep
+from ingest_api.deps import ProducerDep
 from ingest_api.metrics import batch_items
+from ingest_api.producer import BrokerUnavailable
 from ingest_api.responses import JSONResponse
-from ingest_api.routes.orders import accept, status_url
+from ingest_api.routes.orders import status_url
 from schemas.events import IngestEvent, IngestKind
 from schemas.orders import OrderIn
 
@@ -64,7 +67,7 @@ class BatchItemRejected(BaseModel):
     index: int
     external_id: str | None = None
     status: Literal["rejected"] = "rejected"
-    error: Literal["validation_error"] = "validation_error"
+    error: Literal["validation_error", "broker_unavailable"] = "validation_error"
     details: list[ErrorDetail]
 
 
@@ -106,7 +109,6 @@ async def post_orders_batch(
     batch: OrdersBatchIn,
     principal: PosKey,
     producer: ProducerDep,
-    settings: SettingsDep,
 ) -> JSONResponse:
     accepted_at = datetime.now(UTC)
     results: list[dict[str, Any]] = []
@@ -145,11 +147,29 @@ async def post_orders_batch(
             }
         )
     if events:
-        await accept(events, producer, settings)  # raises BrokerUnavailable → 503 for all
-    batch_items.labels("accepted").inc(len(events))
-    batch_items.labels("rejected").inc(len(results) - len(events))
-    body = {"accepted": len(events), "rejected": len(results) - len(events), "results": results}
+        try:
+            await producer.send_events(events)
+        except BrokerUnavailable as refused:
+            if not refused.consumed:
+                raise  # 503 for the whole batch: nothing accepted, nothing applied later
+            results = [_refused_unless_consumed(r, refused.consumed) for r in results]
+    accepted = sum(1 for r in results if r["status"] == "accepted")
+    batch_items.labels("accepted").inc(accepted)
+    batch_items.labels("rejected").inc(len(results) - accepted)
+    body = {"accepted": accepted, "rejected": len(results) - accepted, "results": results}
     return JSONResponse(body, status_code=202)
+
+
+def _refused_unless_consumed(result: dict[str, Any], consumed: set[uuid.UUID]) -> dict[str, Any]:
+    if result["status"] != "accepted" or uuid.UUID(result["event_id"]) in consumed:
+        return result
+    return {
+        "index": result["index"],
+        "external_id": result["external_id"],
+        "status": "rejected",
+        "error": "broker_unavailable",
+        "details": [{"path": "body", "message": "The event log is unavailable; retry shortly."}],
+    }
 
 
 __all__ = ["MAX_BATCH", "router"]

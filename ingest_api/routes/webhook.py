@@ -24,7 +24,6 @@ from ingest_api.responses import JSONResponse
 from ingest_api.routes.common import EnvDep, envelope
 from ingest_api.routes.customers import one_of
 from ingest_api.routes.earn import earn_status_url
-from ingest_api.routes.orders import accept
 from ingest_api.services import coupons, customers, earn, enrollment, redeem
 from schemas.common import CustomerRef, CustomerRefType
 from schemas.customers import CustomerOut, EnrollIn
@@ -99,7 +98,7 @@ async def post_pos(
         occurred_at=env.now,
         accepted_at=env.now,
     )
-    await accept([event], producer, settings)
+    await producer.send_events([event])
     wait_s = settings.webhook_pos_wait_s
     if prefer and _WAIT_DIRECTIVE.search(prefer):
         wait_s = preferred_wait(prefer, cap_s=settings.max_wait_s)

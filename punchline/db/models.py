@@ -432,3 +432,22 @@ class WebhookDelivery(Base):
         Timestamp, server_default=text("clock_timestamp()")
     )
     delivered_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+
+class RefusedEvent(Base):
+    """An event the edge answered 503 for after handing it to the producer.
+
+    The broker may still append it (a resent batch, a request already on the wire);
+    the worker refuses any event listed here, so a 503 never turns into an applied
+    order behind the client's back. Written only on the produce failure path.
+    """
+
+    __tablename__ = "refused_events"
+
+    event_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"))
+    external_id: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(Text)
+    refused_at: Mapped[datetime] = mapped_column(
+        Timestamp, server_default=text("clock_timestamp()"), index=True
+    )
