@@ -375,11 +375,18 @@ class ThrowawayCluster:
             stop_process(self._proc, sig, timeout=30.0)
             self._proc = None
 
-    def restart(self, timeout: float = 60.0) -> None:
-        """Like ``pg_ctl restart -m immediate``: every connection dies, data stays."""
+    def restart(self, timeout: float = 60.0, mode: str = "immediate") -> None:
+        """Like ``pg_ctl restart -m MODE``: every connection dies, data stays, same port.
+
+        ``immediate`` (the default) kills the backends at once (clients mostly see a
+        reset or a closed connection) and recovers from WAL on start; ``fast`` ends each
+        session with FATAL ``admin_shutdown`` (SQLSTATE 57P01) and checkpoints. For a
+        longer outage, ``stop(mode, keep_data=True)`` and later ``start()`` do the same
+        in two steps.
+        """
         if self.dir is None:
             raise RuntimeError("ThrowawayCluster has not been started")
-        self._halt(signal.SIGQUIT)
+        self.stop(mode, keep_data=True)
         self.start(timeout)
 
     def stop(self, mode: str = "fast", keep_data: bool = False) -> None:
