@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: install postgres demo dev test test-fast lint fmt bench clean
+.PHONY: install postgres demo dev test test-fast fuzz lint fmt bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ test: install postgres
 
 test-fast: install postgres
 	$(BIN)/pytest -q -m "not slow" $(PYTEST_ARGS)
+
+# Schemathesis over every OpenAPI operation with a larger budget than `make test`'s
+# (tests/test_fuzz_openapi.py; PUNCHLINE_FUZZ_SEED picks another fixed seed).
+fuzz: install postgres
+	PUNCHLINE_FUZZ_EXAMPLES=$${PUNCHLINE_FUZZ_EXAMPLES:-200} $(BIN)/pytest -q -p no:cacheprovider -m fuzz $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -71,7 +71,12 @@ async def post_customer(body: EnrollIn, principal: PosKey, env: EnvDep) -> dict[
     return envelope({**_customer_data(out), "is_new": out.is_new})
 
 
-@router.post("/webhook/pos", response_model=Envelope, dependencies=[Depends(rate_limited("earn"))])
+@router.post(
+    "/webhook/pos",
+    response_model=Envelope,
+    responses={202: {"model": Envelope, "description": "not applied within the wait: pending"}},
+    dependencies=[Depends(rate_limited("earn"))],
+)
 async def post_pos(
     body: PosEarnIn,
     principal: PosKey,
