@@ -60,15 +60,23 @@ async def resolve_refs(
     refs = list(set(refs))
     if not refs:
         return {}
+    # One equality join per reference kind, each on its own index: an OR across kinds
+    # would join on org_id alone and filter every customer of the org per reference.
     result = await conn.execute(
         text(
-            "SELECT r.org_id, r.kind, r.value, c.id, c.code, c.status, c.tier, c.lifetime_points"
-            " FROM unnest(CAST(:orgs AS uuid[]), CAST(:kinds AS text[]), CAST(:vals AS text[]))"
-            "   AS r(org_id, kind, value)"
-            " JOIN customers c ON c.org_id = r.org_id AND c.erased_at IS NULL AND ("
-            "   (r.kind = 'code' AND c.code = r.value)"
-            "   OR (r.kind = 'email' AND lower(c.email) = r.value)"
-            "   OR (r.kind = 'phone' AND c.phone = r.value))"
+            "WITH r AS (SELECT * FROM unnest(CAST(:orgs AS uuid[]), CAST(:kinds AS text[]),"
+            "   CAST(:vals AS text[])) AS r(org_id, kind, value))"
+            " SELECT r.org_id, r.kind, r.value, c.id, c.code, c.status, c.tier, c.lifetime_points"
+            " FROM r JOIN customers c ON c.org_id = r.org_id AND c.code = r.value"
+            " WHERE r.kind = 'code' AND c.erased_at IS NULL"
+            " UNION ALL"
+            " SELECT r.org_id, r.kind, r.value, c.id, c.code, c.status, c.tier, c.lifetime_points"
+            " FROM r JOIN customers c ON c.org_id = r.org_id AND lower(c.email) = r.value"
+            " WHERE r.kind = 'email' AND c.erased_at IS NULL"
+            " UNION ALL"
+            " SELECT r.org_id, r.kind, r.value, c.id, c.code, c.status, c.tier, c.lifetime_points"
+            " FROM r JOIN customers c ON c.org_id = r.org_id AND c.phone = r.value"
+            " WHERE r.kind = 'phone' AND c.erased_at IS NULL"
         ),
         {
             "orgs": [r[0] for r in refs],
