@@ -10,7 +10,7 @@ from fastapi import Depends, FastAPI
 
 from ingest_api.auth import KeyCache
 from ingest_api.body_limits import BodyLimits
-from ingest_api.errors import install_error_handlers
+from ingest_api.errors import ERROR_RESPONSES, install_error_handlers
 from ingest_api.metrics import MeasuredWaiter, RequestMetrics, metrics_endpoint
 from ingest_api.producer import EventProducer
 from ingest_api.rate_limits import RateLimiter, route_rate_limit
@@ -79,6 +79,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         version="0.1.0",
         summary="Loyalty backbone for point-of-sale chains.",
         lifespan=lifespan,
+        responses=ERROR_RESPONSES,
     )
     app.state.clock = clock or utc_now
     install_error_handlers(app)
