@@ -9,6 +9,7 @@ database round trip. Last-used times are flushed in the background.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -39,26 +40,44 @@ class KeyCache:
         self._ttl = ttl_s
         self._entries: dict[str, tuple[float, Principal | None]] = {}
         self._used: set[uuid.UUID] = set()
+        self._loading: dict[str, asyncio.Future[Principal | None]] = {}
 
     async def resolve(self, key: str) -> Principal | None:
         digest = hash_key(key)
-        now = time.monotonic()
         hit = self._entries.get(digest)
-        if hit is not None and hit[0] > now:
+        if hit is not None and hit[0] > time.monotonic():
             principal = hit[1]
         else:
-            async with self._engine.connect() as conn:
-                row = await orgs.find_key_by_hash(conn, digest)
-            principal = (
-                None
-                if row is None or row.revoked
-                else Principal(row.id, row.org_id, frozenset(row.scopes), row.rate_limits)
-            )
-            if len(self._entries) >= _MAX_CACHE:
-                self._entries.clear()
-            self._entries[digest] = (now + self._ttl, principal)
+            # One lookup per key at a time: when an entry expires under load, every
+            # request holding that key waits for the same query instead of each
+            # taking a pool connection for its own.
+            loading = self._loading.get(digest)
+            if loading is None:
+                loading = asyncio.ensure_future(self._load(digest))
+                self._loading[digest] = loading
+                loading.add_done_callback(functools.partial(self._loaded, digest))
+            principal = await asyncio.shield(loading)
         if principal is not None:
             self._used.add(principal.key_id)
+        return principal
+
+    def _loaded(self, digest: str, loading: asyncio.Future[Principal | None]) -> None:
+        self._loading.pop(digest, None)
+        if not loading.cancelled():
+            loading.exception()  # retrieved: the waiters, if any, raise it
+
+    async def _load(self, digest: str) -> Principal | None:
+        now = time.monotonic()
+        async with self._engine.connect() as conn:
+            row = await orgs.find_key_by_hash(conn, digest)
+        principal = (
+            None
+            if row is None or row.revoked
+            else Principal(row.id, row.org_id, frozenset(row.scopes), row.rate_limits)
+        )
+        if len(self._entries) >= _MAX_CACHE:
+            self._entries.clear()
+        self._entries[digest] = (now + self._ttl, principal)
         return principal
 
     def forget(self) -> None:

@@ -111,7 +111,8 @@ class RateLimiter:
             await self._storage.reset()
 
 
-def _limiter(request: Request) -> RateLimiter:
+async def _limiter(request: Request) -> RateLimiter:
+    # async: FastAPI runs a sync dependency in the thread pool, a thread hop per request.
     return request.app.state.rate_limiter  # type: ignore[no-any-return]
 
 
