@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         fence = RefusalFence(engine, lock_timeout_s=min(2.0, settings.produce_timeout_s))
         producer = EventProducer(settings, fence=fence)
         waiter = MeasuredWaiter(engine, to_libpq_url(settings.database_url))
-        key_cache = KeyCache(engine, settings.api_key_cache_ttl_s)
+        key_cache = KeyCache(engine, settings.api_key_cache_ttl_s, stale_s=settings.api_key_stale_s)
         rate_limiter = RateLimiter(settings)
         app.state.rate_limiter = rate_limiter
         app.state.settings = settings

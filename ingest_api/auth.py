@@ -4,6 +4,11 @@ A key is looked up by its SHA-256 hash; hits and misses are cached for
 ``api_key_cache_ttl_s`` seconds, so a revoked key stops working within that
 time on every API process, and the hot path of an accepted order needs no
 database round trip. Last-used times are flushed in the background.
+
+When Postgres cannot answer a lookup, a key this process knew within the last
+``api_key_stale_s`` seconds keeps its last known answer (stale-if-error), so
+orders keep flowing to the broker through a database outage; a key never seen
+gets a 503 ``database_unavailable``, never a 500.
 """
 
 from __future__ import annotations
@@ -34,10 +39,17 @@ class Principal:
     rate_limits: Mapping[str, str] | None = None
 
 
+class DatabaseUnavailable(ApiError):
+    def __init__(self) -> None:
+        super().__init__(503, "database_unavailable", "Keys cannot be checked; retry shortly.")
+        self.headers = {"Retry-After": "1"}
+
+
 class KeyCache:
-    def __init__(self, engine: AsyncEngine, ttl_s: float) -> None:
+    def __init__(self, engine: AsyncEngine, ttl_s: float, *, stale_s: float = 300.0) -> None:
         self._engine = engine
         self._ttl = ttl_s
+        self._stale = stale_s
         self._entries: dict[str, tuple[float, Principal | None]] = {}
         self._used: set[uuid.UUID] = set()
         self._loading: dict[str, asyncio.Future[Principal | None]] = {}
@@ -68,8 +80,14 @@ class KeyCache:
 
     async def _load(self, digest: str) -> Principal | None:
         now = time.monotonic()
-        async with self._engine.connect() as conn:
-            row = await orgs.find_key_by_hash(conn, digest)
+        try:
+            async with self._engine.connect() as conn:
+                row = await orgs.find_key_by_hash(conn, digest)
+        except Exception as exc:  # whatever the driver raised, Postgres did not answer
+            known = self._entries.get(digest)
+            if known is not None and known[0] + self._stale > now:
+                return known[1]  # stale-if-error: the last answer Postgres gave
+            raise DatabaseUnavailable() from exc
         principal = (
             None
             if row is None or row.revoked

@@ -43,6 +43,8 @@ class Settings(BaseSettings):
 
     produce_timeout_s: float = Field(default=1.5, gt=0.0, le=30.0)
     api_key_cache_ttl_s: float = Field(default=5.0, ge=0.0, le=300.0)
+    # While Postgres is down, a key known within this long keeps its last answer.
+    api_key_stale_s: float = Field(default=300.0, ge=0.0, le=3600.0)
     max_wait_s: float = Field(default=10.0, ge=0.0, le=60.0)
     max_body_bytes: int = Field(default=1_000_000, ge=1_024)
 

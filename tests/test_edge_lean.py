@@ -64,5 +64,7 @@ async def test_key_cache_lookup_failure_reaches_every_waiter(monkeypatch: Any) -
     results = await asyncio.gather(
         *(cache.resolve(KEY_PREFIX + "k") for _ in range(5)), return_exceptions=True
     )
-    assert all(isinstance(r, ConnectionError) for r in results)
+    # A key never seen: every waiter gets the same 503, none a 500.
+    assert all(isinstance(r, auth.DatabaseUnavailable) for r in results)
+    assert all(r.status == 503 for r in results if isinstance(r, auth.DatabaseUnavailable))
     assert not cache._loading  # the next request looks it up again

@@ -9,8 +9,9 @@ against a closed port. The workers must ride through both without being restarte
 stream ends with the usual check: every accepted order applied exactly once, books clean.
 
 A second test asks the edge's question: while Postgres is down, does ``POST /v1/orders``
-(which needs no database round trip once the API key is known) still answer 202? Only
-while the key's cache entry is fresh: a strict xfail, see ``EDGE_NEEDS_DB_REASON``.
+(which needs no database round trip once the API key is known) still answer 202? Yes, with
+a key it knew before the outage, even once its cache entry expired (stale-if-error); a key
+never seen gets a 503 ``database_unavailable``, never a 500.
 
 Figures from the last run are in docs/reliability.md.
 """
@@ -32,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from punchline.config import Settings
 from punchline.db.engine import create_engine
+from punchline.db.repositories import orgs
 from punchline.devstack.broker import TansuBroker
 from punchline.devstack.postgres import ThrowawayCluster, create_database, to_async_url
 from punchline.migrate import upgrade
@@ -247,20 +249,6 @@ async def _post_order(api: httpx.AsyncClient, tenant: Tenant, external_id: str) 
     return str(response.status_code)
 
 
-EDGE_NEEDS_DB_REASON = (
-    "known gap (issue 7, open): once an API key's cache entry expires"
-    " (api_key_cache_ttl_s), KeyCache.resolve looks the key up in Postgres, so while"
-    " Postgres is down POST /v1/orders fails (an unhandled connection error, a 500) instead of"
-    " answering 202. Fix in ingest_api/auth.py: serve the expired entry when the lookup"
-    " fails (stale-if-error, bounded), and answer 503 for a key never seen."
-)
-
-
-class EdgeNeedsDatabase(AssertionError):
-    """The known gap below, and only it: other failures of the test fail for real."""
-
-
-@pytest.mark.xfail(reason=EDGE_NEEDS_DB_REASON, raises=EdgeNeedsDatabase, strict=True)
 async def test_post_orders_still_answers_202_while_postgres_is_down(
     own_postgres: tuple[ThrowawayCluster, str], broker: TansuBroker
 ) -> None:
@@ -270,8 +258,13 @@ async def test_post_orders_still_answers_202_while_postgres_is_down(
     engine = create_engine(settings, pool_size=2)
     try:
         tenant = await create_tenant(engine)
+        async with engine.begin() as conn:
+            _, unseen_key = await orgs.create_api_key(
+                conn, org_id=tenant.org_id, name="never used before the outage", scopes=["pos"]
+            )
     finally:
         await engine.dispose()
+    unseen = Tenant(org_id=tenant.org_id, key=unseen_key, customer_codes=tenant.customer_codes)
     tag = uuid.uuid4().hex[:6]
     async with api_client(settings) as api:
         assert await _post_order(api, tenant, f"up-{tag}") == "202"  # the key is now cached
@@ -282,6 +275,11 @@ async def test_post_orders_still_answers_202_while_postgres_is_down(
             # need the database if the edge looked keys up on its hot path.
             await asyncio.sleep(settings.api_key_cache_ttl_s + 0.5)
             expired = await _post_order(api, tenant, f"down-expired-{tag}")
+            never_seen = await api.post(
+                "/v1/orders",
+                json=order_body(customer_code=tenant.customer_codes[0]),
+                headers=unseen.headers,
+            )
         finally:
             await asyncio.to_thread(cluster.start)
         # Postgres is back: the edge recovers without a restart either way.
@@ -291,8 +289,13 @@ async def test_post_orders_still_answers_202_while_postgres_is_down(
             timeout_s=30,
             describe="POST /v1/orders answering 202 after the restart",
         )
-    print(f"\nedge while Postgres is down: key cached {cached}, cache expired {expired}")
+    print(
+        f"\nedge while Postgres is down: key cached {cached}, cache expired {expired},"
+        f" key never seen {never_seen.status_code}"
+    )
     assert cached == "202", "a cached key must not need the database"
+    assert expired == "202", "an expired entry is served stale while Postgres cannot answer"
+    assert never_seen.status_code == 503, never_seen.text
+    assert never_seen.json()["error"] == "database_unavailable"
+    assert never_seen.headers["retry-after"] == "1"
     assert after == "202"
-    if expired != "202":
-        raise EdgeNeedsDatabase(f"POST /v1/orders with an expired key cache entry: {expired}")
