@@ -15,6 +15,7 @@ from ingest_api.routes.common import EnvDep
 from ingest_api.routes.orders import transaction_out
 from ingest_api.services import earn as service
 from schemas.earn import EarnIn
+from schemas.errors import ErrorOut
 from schemas.transactions import Accepted, TransactionOut
 
 router = APIRouter(tags=["earn"], dependencies=[Depends(rate_limited("earn"))])
@@ -28,7 +29,10 @@ def earn_status_url(external_id: str, event_id: object) -> str:
     "/v1/earn",
     status_code=202,
     response_model=Accepted,
-    responses={200: {"model": TransactionOut}, 503: {"description": "broker unavailable"}},
+    responses={
+        200: {"model": TransactionOut},
+        503: {"model": ErrorOut, "description": "broker unavailable"},
+    },
 )
 async def post_earn(
     body: EarnIn,

@@ -16,6 +16,7 @@ from ingest_api.responses import JSONResponse
 from ingest_api.routes.orders import ExternalIdPath, status_url, transaction_out
 from punchline.db.repositories import transactions
 from schemas.common import CustomerRef, CustomerRefType
+from schemas.errors import ErrorOut
 from schemas.events import IngestEvent, IngestKind, ReversalBody, partition_key
 from schemas.lifecycle import CancelIn, RefundIn
 from schemas.transactions import Accepted
@@ -86,8 +87,8 @@ async def _reverse(
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "applied within the Prefer: wait budget"},
-    422: {"description": "customer_required or validation_error"},
-    503: {"description": "broker unavailable"},
+    422: {"model": ErrorOut, "description": "customer_required or validation_error"},
+    503: {"model": ErrorOut, "description": "broker unavailable"},
 }
 
 

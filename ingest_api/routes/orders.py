@@ -22,6 +22,7 @@ from punchline.config import Settings
 from punchline.db.repositories import transactions
 from punchline.db.repositories.transactions import TransactionRow
 from schemas.common import EXTERNAL_ID_PATTERN
+from schemas.errors import ErrorOut
 from schemas.events import IngestEvent, IngestKind
 from schemas.orders import OrderIn
 from schemas.transactions import Accepted, HistoryEntry, TransactionOut, TransactionStatus
@@ -159,7 +160,10 @@ router.add_api_route(
     methods=["POST"],
     status_code=202,
     response_model=Accepted,
-    responses={200: {"model": TransactionOut}, 503: {"description": "broker unavailable"}},
+    responses={
+        200: {"model": TransactionOut},
+        503: {"model": ErrorOut, "description": "broker unavailable"},
+    },
     route_class_override=lean_route(_lean_post_order),
 )
 

@@ -32,6 +32,7 @@ from ingest_api.metrics import batch_items
 from ingest_api.producer import BrokerUnavailable, EventProducer
 from ingest_api.responses import JSONResponse
 from ingest_api.routes.orders import order_event, status_url
+from schemas.errors import ErrorOut
 from schemas.events import IngestEvent
 from schemas.orders import OrderIn
 
@@ -181,8 +182,8 @@ router.add_api_route(
     status_code=202,
     response_model=OrdersBatchOut,
     responses={
-        422: {"description": "not a list of 1 to 1,000 items"},
-        503: {"description": "broker unavailable; nothing was accepted"},
+        422: {"model": ErrorOut, "description": "not a list of 1 to 1,000 items"},
+        503: {"model": ErrorOut, "description": "broker unavailable; nothing was accepted"},
     },
     route_class_override=lean_route(_lean_post_orders_batch),
 )
