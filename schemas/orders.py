@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
 from schemas.common import Cents, CustomerRef, ExternalId, UtcDatetime, WireModel
 
@@ -16,6 +16,16 @@ MAX_LINES = 500
 
 
 class OrderLine(WireModel):
+    # "a line needs a name or a sku", said in the schema too, so clients and fuzzers see it.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["name"], "properties": {"name": {"type": "string"}}},
+                {"required": ["sku"], "properties": {"sku": {"type": "string"}}},
+            ]
+        }
+    )
+
     line_ref: Text64 | None = None
     sku: Text64 | None = None
     name: Text200 | None = Field(
