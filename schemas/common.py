@@ -24,6 +24,8 @@ CustomerCode = Annotated[str, StringConstraints(pattern=r"^[0-9A-Fa-f]{8}$")]
 
 _EMAIL = re.compile(r"^[^@\s\x00]{1,64}@[^@\s\x00]{1,189}\.[^@\s\x00.]{2,63}$")
 _PHONE = re.compile(r"^\+?[0-9]{6,15}$")
+_CODE = re.compile(r"[0-9A-Fa-f]{8}")
+_PHONE_NOISE = re.compile(r"[\s().-]")
 
 
 _CONTAINERS = (list, tuple, set, frozenset)  # a tuple: isinstance with a union is slower
@@ -37,6 +39,9 @@ def _has_nul(value: Any) -> bool:
     if isinstance(value, _CONTAINERS):
         return any(_has_nul(v) for v in value)
     return False
+
+
+has_nul = _has_nul  # the worker checks whole decoded messages with it
 
 
 _SCALARS = frozenset({int, bool, float})
@@ -93,7 +98,7 @@ class CustomerRef(WireModel):
     def _normalise(self) -> CustomerRef:
         value = self.value
         if self.type is CustomerRefType.code:
-            if not re.fullmatch(r"[0-9A-Fa-f]{8}", value):
+            if not _CODE.fullmatch(value):
                 raise ValueError("a customer code is 8 hexadecimal characters")
             value = value.upper()
         elif self.type is CustomerRefType.email:
@@ -101,7 +106,7 @@ class CustomerRef(WireModel):
                 raise ValueError("not a valid email address")
             value = value.lower()
         else:
-            digits = re.sub(r"[\s().-]", "", value)
+            digits = _PHONE_NOISE.sub("", value)
             if not _PHONE.match(digits):
                 raise ValueError("not a valid phone number")
             value = digits if digits.startswith("+") else "+" + digits

@@ -12,7 +12,7 @@ import secrets
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -94,7 +94,13 @@ class BatchPlan:
         key = (delta.customer_id, delta.asset)
         prev = self.wallet_deltas.get(key)
         if prev is not None:
-            delta = replace(prev, delta=prev.delta + delta.delta, fills=prev.fills + delta.fills)
+            delta = WalletDelta(
+                prev.customer_id,
+                prev.org_id,
+                prev.asset,
+                prev.delta + delta.delta,
+                prev.fills + delta.fills,
+            )
         self.wallet_deltas[key] = delta
 
     def progress(self, customer_id: int, lifetime_delta: int, tier: str | None) -> None:

@@ -183,7 +183,8 @@ class BatchWriter:
         )
         await batches.insert_ledger(
             conn,
-            [replace(entry, transaction_id=ids.get(key)) for key, entry in plan.ledger],
+            [entry for _, entry in plan.ledger],
+            [ids.get(key) for key, _ in plan.ledger],
         )
         await batches.apply_wallet_deltas(conn, list(plan.wallet_deltas.values()))
         await batches.update_customers(conn, list(plan.customer_progress.values()))

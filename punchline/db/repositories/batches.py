@@ -194,7 +194,12 @@ class NewLedgerEntry:
     actor: str | None = None
 
 
-async def insert_ledger(conn: AsyncConnection, rows: Sequence[NewLedgerEntry]) -> int:
+async def insert_ledger(
+    conn: AsyncConnection,
+    rows: Sequence[NewLedgerEntry],
+    transaction_ids: Sequence[int | None] | None = None,
+) -> int:
+    """``transaction_ids``, one per row, override the rows' own ``transaction_id``."""
     if not rows:
         return 0
     result = await conn.execute(
@@ -214,7 +219,11 @@ async def insert_ledger(conn: AsyncConnection, rows: Sequence[NewLedgerEntry]) -
             "delta": [r.delta for r in rows],
             "kind": [r.kind for r in rows],
             "ext": [r.external_id for r in rows],
-            "tx": [r.transaction_id for r in rows],
+            "tx": (
+                list(transaction_ids)
+                if transaction_ids is not None
+                else [r.transaction_id for r in rows]
+            ),
             "ver": [r.rule_set_version for r in rows],
             "reason": [r.reason for r in rows],
             "actor": [r.actor for r in rows],
@@ -364,9 +373,12 @@ async def load_daily_points(
     unique = sorted(set(keys))
     result = await conn.execute(
         text(
-            "SELECT d.customer_id, d.day, d.points FROM daily_points d"
-            " JOIN unnest(CAST(:ids AS bigint[]), CAST(:days AS date[])) AS k(customer_id, day)"
-            " USING (customer_id, day)"
+            # One primary-key probe per key (LATERAL … LIMIT 1 keeps the planner from a hash
+            # join over the whole table, which grows by a row per customer and day).
+            "SELECT k.customer_id, k.day, d.points"
+            " FROM unnest(CAST(:ids AS bigint[]), CAST(:days AS date[])) AS k(customer_id, day)"
+            " JOIN LATERAL (SELECT points FROM daily_points"
+            "   WHERE customer_id = k.customer_id AND day = k.day LIMIT 1) AS d ON true"
         ),
         {"ids": [k[0] for k in unique], "days": [k[1] for k in unique]},
     )
