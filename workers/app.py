@@ -40,6 +40,7 @@ from workers.messages import Record
 from workers.retry import retry_forever
 from workers.rulesets import RuleSetCache
 from workers.sink import BatchWriter
+from workers.transport import PunchlineApp
 
 log = logging.getLogger("punchline.worker")
 
@@ -111,8 +112,9 @@ async def write_through_shutdown(write: Callable[[], Awaitable[None]]) -> None:
 
 def build_app(settings: Settings) -> faust.App:
     web_port = settings.worker_health_port
-    app = faust.App(
+    app = PunchlineApp(
         settings.consumer_group,
+        settings=settings,
         broker=[f"kafka://{h}" for h in settings.kafka_bootstrap.split(",")],
         autodiscover=False,
         web_enabled=web_port > 0,
