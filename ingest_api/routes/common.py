@@ -13,7 +13,7 @@ from ingest_api.services.env import Env
 from ingest_api.services.pin_codes import PinPolicy
 
 
-def _env(request: Request, settings: SettingsDep, engine: EngineDep) -> Env:
+async def _env(request: Request, settings: SettingsDep, engine: EngineDep) -> Env:
     clock: Clock = request.app.state.clock
     limiter: RateLimiter = request.app.state.rate_limiter
     return Env(

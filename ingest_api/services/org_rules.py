@@ -15,17 +15,29 @@ from schemas.rules import RuleSet
 
 log = logging.getLogger(__name__)
 _DEFAULT = RuleSet.default()
+# A stored version never changes, so a parsed one is reused; only the active version
+# number is read per request (a redeem used to parse the whole rule set every time).
+_PARSED: dict[tuple[uuid.UUID, int], RuleSet] = {}
+_MAX_PARSED = 1024
 
 
 async def active_rule_set(conn: AsyncConnection, org_id: uuid.UUID) -> RuleSet:
-    stored = await rule_sets.active(conn, org_id)
-    if stored is None:
+    version = (await rule_sets.active_versions(conn, [org_id])).get(org_id)
+    if version is None:
         return _DEFAULT
+    parsed = _PARSED.get((org_id, version))
+    if parsed is not None:
+        return parsed
+    bodies = await rule_sets.load_versions(conn, [(org_id, version)])
     try:
-        return RuleSet.model_validate(stored.body)
-    except ValidationError:
-        log.exception("stored rule set v%s of org %s does not validate", stored.version, org_id)
+        parsed = RuleSet.model_validate(bodies[(org_id, version)])
+    except (KeyError, ValidationError):
+        log.exception("stored rule set v%s of org %s does not validate", version, org_id)
         return _DEFAULT
+    if len(_PARSED) >= _MAX_PARSED:
+        _PARSED.clear()
+    _PARSED[(org_id, version)] = parsed
+    return parsed
 
 
 def default_card_id(rule_set: RuleSet) -> str:

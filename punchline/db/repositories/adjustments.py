@@ -8,8 +8,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from punchline.db.sql import sql
 
 KIND = "adjustment"
 
@@ -29,7 +30,7 @@ async def lock_wallet(
     """Create the wallet if missing, lock it to the end of the transaction, return its
     balance. Every adjustment of one wallet therefore runs one after the other."""
     await conn.execute(
-        text(
+        sql(
             "INSERT INTO wallets (customer_id, asset, org_id, balance) VALUES (:c, :a, :org, 0)"
             " ON CONFLICT (customer_id, asset) DO NOTHING"
         ),
@@ -37,7 +38,7 @@ async def lock_wallet(
     )
     balance = (
         await conn.execute(
-            text("SELECT balance FROM wallets WHERE customer_id = :c AND asset = :a FOR UPDATE"),
+            sql("SELECT balance FROM wallets WHERE customer_id = :c AND asset = :a FOR UPDATE"),
             {"c": customer_id, "a": asset},
         )
     ).scalar_one()
@@ -49,7 +50,7 @@ async def find(
 ) -> AdjustmentRow | None:
     row = (
         await conn.execute(
-            text(
+            sql(
                 "SELECT id, customer_id, delta, reason, actor FROM ledger_entries"
                 " WHERE org_id = :org AND external_id = :ext AND kind = :kind AND asset = :a"
             ),
@@ -66,7 +67,7 @@ async def balance_after(
     wallet's lock, so their ids follow the wallet's history)."""
     total = (
         await conn.execute(
-            text(
+            sql(
                 "SELECT COALESCE(sum(delta), 0) FROM ledger_entries"
                 " WHERE customer_id = :c AND asset = :a AND id <= :id"
             ),
@@ -91,7 +92,7 @@ async def apply(
     another customer's adjustment already holds this external_id."""
     inserted = (
         await conn.execute(
-            text(
+            sql(
                 "INSERT INTO ledger_entries (org_id, customer_id, asset, delta, kind,"
                 " external_id, reason, actor)"
                 " VALUES (:org, :c, :a, :delta, :kind, :ext, :reason, :actor)"
@@ -113,7 +114,7 @@ async def apply(
         return None
     balance = (
         await conn.execute(
-            text(
+            sql(
                 "UPDATE wallets SET balance = balance + :delta, updated_at = now()"
                 " WHERE customer_id = :c AND asset = :a RETURNING balance"
             ),

@@ -8,8 +8,9 @@ from datetime import date, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from punchline.db.sql import sql
 
 _COLUMNS = (
     "c.id, c.code, c.name, c.email, c.phone, c.birthday, c.status, c.tier, c.lifetime_points,"
@@ -97,9 +98,9 @@ async def list_customers(
         )
     direction = "DESC" if descending else "ASC"
     order = f"{_SORT[sort_by]} {direction} NULLS LAST, c.id {direction}"
-    total = (await conn.execute(text(f"SELECT count(*){_FROM}{where}"), params)).scalar_one()
+    total = (await conn.execute(sql(f"SELECT count(*){_FROM}{where}"), params)).scalar_one()
     result = await conn.execute(
-        text(f"SELECT {_COLUMNS}{_FROM}{where} ORDER BY {order} LIMIT :limit OFFSET :offset"),
+        sql(f"SELECT {_COLUMNS}{_FROM}{where} ORDER BY {order} LIMIT :limit OFFSET :offset"),
         params,
     )
     return [AdminCustomerRow(*row) for row in result], int(total)
@@ -108,7 +109,7 @@ async def list_customers(
 async def stamps_of(conn: AsyncConnection, customer_ids: list[int]) -> dict[int, dict[str, int]]:
     """``{customer_id: {card_id: stamps}}`` for the given customers."""
     result = await conn.execute(
-        text(
+        sql(
             "SELECT customer_id, substr(asset, 8) AS card, balance FROM wallets"
             " WHERE customer_id = ANY(:ids) AND asset LIKE 'stamps:%'"
         ),
@@ -124,17 +125,17 @@ async def get_by_code(
     conn: AsyncConnection, *, org_id: uuid.UUID, code: str, lock: bool = False
 ) -> AdminCustomerRow | None:
     """Erased customers included (their code and books remain)."""
-    sql = f"SELECT {_COLUMNS}{_FROM} AND c.code = :code"
+    statement = f"SELECT {_COLUMNS}{_FROM} AND c.code = :code"
     if lock:
-        sql += " FOR UPDATE OF c"
-    row = (await conn.execute(text(sql), {"org": org_id, "code": code.upper()})).first()
+        statement += " FOR UPDATE OF c"
+    row = (await conn.execute(sql(statement), {"org": org_id, "code": code.upper()})).first()
     return AdminCustomerRow(*row) if row else None
 
 
 async def history(conn: AsyncConnection, *, customer_id: int, limit: int) -> list[LedgerRow]:
     """The newest ``limit`` ledger entries of the customer, newest first."""
     result = await conn.execute(
-        text(
+        sql(
             "SELECT id, asset, delta, kind, external_id, reason, actor, rule_set_version,"
             " created_at FROM ledger_entries WHERE customer_id = :c ORDER BY id DESC LIMIT :n"
         ),
@@ -155,7 +156,7 @@ async def update_profile(
         raise ValueError(f"not editable: {sorted(set(changes) - _EDITABLE)}")
     assignments = ", ".join(f"{name} = :{name}" for name in sorted(changes))
     await conn.execute(
-        text(f"UPDATE customers SET {assignments} WHERE id = :id"), {**changes, "id": customer_id}
+        sql(f"UPDATE customers SET {assignments} WHERE id = :id"), {**changes, "id": customer_id}
     )
 
 
@@ -175,7 +176,7 @@ async def erase(
     """
     erased_at = (
         await conn.execute(
-            text(
+            sql(
                 "UPDATE customers SET name = NULL, email = NULL, phone = NULL, birthday = NULL,"
                 " status = 'ERASED', erased_at = :now WHERE id = :id RETURNING erased_at"
             ),
@@ -183,7 +184,7 @@ async def erase(
         )
     ).scalar_one()
     await conn.execute(
-        text(
+        sql(
             "UPDATE transactions SET"
             " order_body = CASE WHEN order_body ? 'customer'"
             "   THEN jsonb_set(order_body, '{customer}', CAST(:ref AS jsonb))"

@@ -6,8 +6,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from punchline.db.sql import sql
 
 _COLUMNS = "id, name, prefix, last4, scopes, rate_limits, created_at, last_used_at, revoked_at"
 
@@ -28,7 +29,7 @@ class KeyInfo:
 async def get(conn: AsyncConnection, *, org_id: uuid.UUID, key_id: uuid.UUID) -> KeyInfo | None:
     row = (
         await conn.execute(
-            text(f"SELECT {_COLUMNS} FROM api_keys WHERE org_id = :org AND id = :id"),
+            sql(f"SELECT {_COLUMNS} FROM api_keys WHERE org_id = :org AND id = :id"),
             {"org": org_id, "id": key_id},
         )
     ).first()
@@ -38,17 +39,17 @@ async def get(conn: AsyncConnection, *, org_id: uuid.UUID, key_id: uuid.UUID) ->
 async def list_keys(
     conn: AsyncConnection, *, org_id: uuid.UUID, include_revoked: bool
 ) -> list[KeyInfo]:
-    sql = f"SELECT {_COLUMNS} FROM api_keys WHERE org_id = :org"
+    statement = f"SELECT {_COLUMNS} FROM api_keys WHERE org_id = :org"
     if not include_revoked:
-        sql += " AND revoked_at IS NULL"
-    result = await conn.execute(text(sql + " ORDER BY created_at, id"), {"org": org_id})
+        statement += " AND revoked_at IS NULL"
+    result = await conn.execute(sql(statement + " ORDER BY created_at, id"), {"org": org_id})
     return [KeyInfo(*row) for row in result]
 
 
 async def revoke(conn: AsyncConnection, *, org_id: uuid.UUID, key_id: uuid.UUID) -> KeyInfo | None:
     """Revoke once; revoking a revoked key keeps its first revocation time."""
     await conn.execute(
-        text(
+        sql(
             "UPDATE api_keys SET revoked_at = now()"
             " WHERE org_id = :org AND id = :id AND revoked_at IS NULL"
         ),

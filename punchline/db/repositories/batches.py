@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from punchline.db.sql import sql
 
 NOTIFY_CHANNEL = "punchline_applied"
 TxKey = tuple[uuid.UUID, str, str]
@@ -27,7 +28,7 @@ async def lock_offsets(
     """Lock the stored next offsets of these partitions; -1 means none stored yet."""
     params = {"g": group, "t": topic, "parts": sorted(set(partitions))}
     await conn.execute(
-        text(
+        sql(
             "INSERT INTO consumer_offsets (group_id, topic, partition, next_offset)"
             " SELECT :g, :t, p, -1 FROM unnest(CAST(:parts AS int[])) AS p"
             " ON CONFLICT DO NOTHING"
@@ -35,7 +36,7 @@ async def lock_offsets(
         params,
     )
     result = await conn.execute(
-        text(
+        sql(
             "SELECT partition, next_offset FROM consumer_offsets"
             " WHERE group_id = :g AND topic = :t AND partition = ANY(:parts)"
             " ORDER BY partition FOR UPDATE"
@@ -47,7 +48,7 @@ async def lock_offsets(
 
 async def read_offsets(conn: AsyncConnection, *, group: str, topic: str) -> dict[int, int]:
     result = await conn.execute(
-        text(
+        sql(
             "SELECT partition, next_offset FROM consumer_offsets"
             " WHERE group_id = :g AND topic = :t AND next_offset >= 0"
         ),
@@ -63,7 +64,7 @@ async def save_offsets(
         return
     parts = sorted(next_offsets)
     await conn.execute(
-        text(
+        sql(
             "UPDATE consumer_offsets o SET next_offset = v.next_offset, updated_at = now()"
             " FROM unnest(CAST(:parts AS int[]), CAST(:offs AS bigint[]))"
             "   AS v(partition, next_offset)"
@@ -80,7 +81,7 @@ async def existing_transactions(
     if not keys:
         return {}
     result = await conn.execute(
-        text(
+        sql(
             "SELECT t.org_id, t.external_id, t.kind, t.event_id"
             " FROM unnest(CAST(:orgs AS uuid[]), CAST(:exts AS text[]), CAST(:kinds AS text[]))"
             "   AS k(org_id, external_id, kind)"
@@ -103,7 +104,7 @@ async def load_wallets(
     if not customer_ids:
         return {}
     result = await conn.execute(
-        text(
+        sql(
             "SELECT customer_id, asset, balance, fills FROM wallets"
             " WHERE customer_id = ANY(CAST(:ids AS bigint[]))"
         ),
@@ -169,7 +170,7 @@ async def insert_transactions(
     )
     select = ", ".join(f"{n}::jsonb" if t == "jsonb" else n for n, (t, _) in cols.items())
     result = await conn.execute(
-        text(
+        sql(
             f"INSERT INTO transactions ({names})"
             f" SELECT {select} FROM unnest({arrays}) AS v({names})"
             " ON CONFLICT (org_id, external_id, kind) DO NOTHING"
@@ -203,7 +204,7 @@ async def insert_ledger(
     if not rows:
         return 0
     result = await conn.execute(
-        text(
+        sql(
             "INSERT INTO ledger_entries (org_id, customer_id, asset, delta, kind, external_id,"
             " transaction_id, rule_set_version, reason, actor)"
             " SELECT * FROM unnest(CAST(:org AS uuid[]), CAST(:cust AS bigint[]),"
@@ -247,7 +248,7 @@ async def apply_wallet_deltas(conn: AsyncConnection, deltas: Sequence[WalletDelt
         return
     ordered = sorted(deltas, key=lambda d: (d.customer_id, d.asset))  # stable lock order
     await conn.execute(
-        text(
+        sql(
             "INSERT INTO wallets (customer_id, asset, org_id, balance, fills)"
             " SELECT * FROM unnest(CAST(:cust AS bigint[]), CAST(:asset AS text[]),"
             " CAST(:org AS uuid[]), CAST(:delta AS bigint[]), CAST(:fills AS int[]))"
@@ -277,7 +278,7 @@ async def update_customers(conn: AsyncConnection, rows: Sequence[CustomerProgres
         return
     ordered = sorted(rows, key=lambda r: r.customer_id)
     await conn.execute(
-        text(
+        sql(
             "UPDATE customers c SET lifetime_points = c.lifetime_points + v.delta, tier = v.tier"
             " FROM unnest(CAST(:ids AS bigint[]), CAST(:deltas AS bigint[]),"
             " CAST(:tiers AS text[])) AS v(id, delta, tier) WHERE c.id = v.id"
@@ -309,7 +310,7 @@ async def insert_stamp_coupons(conn: AsyncConnection, rows: Sequence[NewCoupon])
     if not rows:
         return
     await conn.execute(
-        text(
+        sql(
             "INSERT INTO coupons (id, org_id, customer_id, token, source, card_id, fill_number,"
             " transaction_id, reward_name, reward_type, reward_value, expires_at)"
             " SELECT id, org_id, customer_id, token, 'stamp_card', card_id, fill_number,"
@@ -344,7 +345,7 @@ async def count_duplicates(conn: AsyncConnection, counts: dict[TxKey, int]) -> N
         return
     keys = sorted(counts, key=lambda k: (str(k[0]), k[1], k[2]))
     await conn.execute(
-        text(
+        sql(
             "UPDATE transactions t SET duplicate_count = t.duplicate_count + v.n"
             " FROM unnest(CAST(:orgs AS uuid[]), CAST(:exts AS text[]), CAST(:kinds AS text[]),"
             " CAST(:ns AS int[])) AS v(org_id, external_id, kind, n)"
@@ -361,7 +362,7 @@ async def count_duplicates(conn: AsyncConnection, counts: dict[TxKey, int]) -> N
 
 async def notify_applied(conn: AsyncConnection) -> None:
     """Wake every API process waiting on a result (Prefer: wait); delivered at commit."""
-    await conn.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+    await conn.execute(sql(f"NOTIFY {NOTIFY_CHANNEL}"))
 
 
 async def load_daily_points(
@@ -372,7 +373,7 @@ async def load_daily_points(
         return {}
     unique = sorted(set(keys))
     result = await conn.execute(
-        text(
+        sql(
             # One primary-key probe per key (LATERAL … LIMIT 1 keeps the planner from a hash
             # join over the whole table, which grows by a row per customer and day).
             "SELECT k.customer_id, k.day, d.points"
@@ -390,7 +391,7 @@ async def add_daily_points(conn: AsyncConnection, deltas: dict[tuple[int, date],
         return
     keys = sorted(deltas)
     await conn.execute(
-        text(
+        sql(
             "INSERT INTO daily_points (customer_id, day, points)"
             " SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:days AS date[]),"
             " CAST(:pts AS bigint[]))"
@@ -425,7 +426,7 @@ async def load_orders(
         return {}
     unique = sorted(set(keys), key=lambda k: (str(k[0]), k[1]))
     result = await conn.execute(
-        text(
+        sql(
             "SELECT t.org_id, t.external_id, t.customer_id, t.status, t.decision, t.order_body,"
             " t.reversed, t.rule_set_version FROM transactions t"
             " JOIN unnest(CAST(:orgs AS uuid[]), CAST(:exts AS text[])) AS k(org_id, external_id)"
@@ -445,7 +446,7 @@ async def load_parked(
         return {}
     unique = sorted(set(keys), key=lambda k: (str(k[0]), k[1]))
     result = await conn.execute(
-        text(
+        sql(
             "SELECT p.org_id, p.order_external_id, p.payload FROM parked_events p"
             " JOIN unnest(CAST(:orgs AS uuid[]), CAST(:exts AS text[])) AS k(org_id, ext)"
             " ON p.org_id = k.org_id AND p.order_external_id = k.ext"
@@ -466,7 +467,7 @@ async def park_events(
     if not rows:
         return
     await conn.execute(
-        text(
+        sql(
             "INSERT INTO parked_events (org_id, order_external_id, event_id, kind, payload)"
             " SELECT o, e, i, k, CAST(p AS jsonb) FROM unnest(CAST(:o AS uuid[]),"
             " CAST(:e AS text[]), CAST(:i AS uuid[]), CAST(:k AS text[]), CAST(:p AS text[]))"
@@ -492,7 +493,7 @@ async def resolve_parked(
     ids: dict[TxKey, int] = {}
     for row in rows:
         updated = await conn.execute(
-            text(
+            sql(
                 "UPDATE transactions SET status = :status, error_code = :err, points = :points,"
                 " stamps = CAST(:stamps AS jsonb), decision = CAST(:decision AS jsonb),"
                 " customer_id = :cust, rule_set_version = :ver, applied_at = clock_timestamp()"
@@ -514,7 +515,7 @@ async def resolve_parked(
         ids[(row.org_id, row.external_id, row.kind)] = int(updated.scalar_one())
     if event_ids:
         await conn.execute(
-            text(
+            sql(
                 "UPDATE parked_events SET status = 'applied', resolved_at = clock_timestamp()"
                 " WHERE event_id = ANY(CAST(:ids AS uuid[]))"
             ),
@@ -526,7 +527,7 @@ async def resolve_parked(
 async def mark_orphans(conn: AsyncConnection, *, older_than_s: float) -> int:
     """Report reversals whose order never came; they still apply if it arrives later."""
     result = await conn.execute(
-        text(
+        sql(
             "WITH o AS (UPDATE parked_events"
             "  SET status = 'orphaned', resolved_at = clock_timestamp() WHERE status = 'parked'"
             "  AND parked_at < clock_timestamp() - make_interval(secs => :s)"
@@ -546,7 +547,7 @@ async def update_reversed_orders(
         return
     keys = sorted(updates, key=lambda k: (str(k[0]), k[1]))
     await conn.execute(
-        text(
+        sql(
             "UPDATE transactions t SET status = v.status, reversed = CAST(v.rev AS jsonb)"
             " FROM unnest(CAST(:orgs AS uuid[]), CAST(:exts AS text[]), CAST(:sts AS text[]),"
             " CAST(:revs AS text[])) AS v(org_id, external_id, status, rev)"
@@ -567,7 +568,7 @@ async def load_coupon_statuses(
     if not customer_ids:
         return {}
     result = await conn.execute(
-        text(
+        sql(
             "SELECT customer_id, card_id, fill_number, status FROM coupons"
             " WHERE customer_id = ANY(CAST(:ids AS bigint[])) AND card_id IS NOT NULL"
         ),
@@ -580,7 +581,7 @@ async def void_coupons(conn: AsyncConnection, voids: Sequence[tuple[int, str, in
     if not voids:
         return
     await conn.execute(
-        text(
+        sql(
             "UPDATE coupons c SET status = 'voided' FROM unnest(CAST(:c AS bigint[]),"
             " CAST(:k AS text[]), CAST(:f AS int[])) AS v(customer_id, card_id, fill_number)"
             " WHERE c.customer_id = v.customer_id AND c.card_id = v.card_id"
@@ -596,7 +597,7 @@ async def load_progress(
     if not customer_ids:
         return {}
     result = await conn.execute(
-        text(
+        sql(
             "SELECT id, lifetime_points, tier FROM customers WHERE id = ANY(CAST(:ids AS bigint[]))"
         ),
         {"ids": sorted(set(customer_ids))},
@@ -617,7 +618,7 @@ async def insert_outbox(conn: AsyncConnection, rows: Sequence[NewOutboxEvent]) -
     if not rows:
         return
     await conn.execute(
-        text(
+        sql(
             "INSERT INTO outbox (org_id, customer_id, event_type, payload)"
             " SELECT o, c, t, CAST(p AS jsonb) FROM unnest(CAST(:o AS uuid[]),"
             " CAST(:c AS bigint[]), CAST(:t AS text[]), CAST(:p AS text[]))"
@@ -646,7 +647,7 @@ async def load_catalogue(
         return {}
     unique = sorted(set(pairs), key=lambda p: (str(p[0]), p[1]))
     result = await conn.execute(
-        text(
+        sql(
             "SELECT p.org_id, p.sku, p.name, p.category FROM products p"
             " JOIN unnest(CAST(:orgs AS uuid[]), CAST(:skus AS text[])) AS k(org_id, sku)"
             " USING (org_id, sku) WHERE p.active"

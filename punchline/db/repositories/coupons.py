@@ -6,8 +6,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from punchline.db.sql import sql
 
 _COLUMNS = (
     "c.id, c.org_id, c.customer_id, cu.code AS customer_code, c.token, c.source, c.card_id,"
@@ -38,7 +39,7 @@ class CouponRow:
 async def by_token(conn: AsyncConnection, *, org_id: uuid.UUID, token: str) -> CouponRow | None:
     row = (
         await conn.execute(
-            text(
+            sql(
                 f"SELECT {_COLUMNS} FROM coupons c JOIN customers cu ON cu.id = c.customer_id"
                 " WHERE c.org_id = :org AND c.token = :token"
             ),
@@ -55,7 +56,7 @@ async def consume(
     the others get None (and read the coupon again to say why)."""
     row = (
         await conn.execute(
-            text(
+            sql(
                 "WITH used AS ("
                 " UPDATE coupons SET status = 'redeemed', redeemed_at = :now"
                 " WHERE org_id = :org AND token = :token AND status = 'issued'"
@@ -85,7 +86,7 @@ async def issue_for_reward(
     expires_at: datetime,
 ) -> uuid.UUID:
     row = await conn.execute(
-        text(
+        sql(
             "INSERT INTO coupons (id, org_id, customer_id, token, source, reward_id,"
             " transaction_id, reward_name, reward_type, reward_value, issued_at, expires_at)"
             " VALUES (:id, :org, :cust, :token, 'reward', :reward, :tx, :name, :type, :value,"

@@ -6,8 +6,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from punchline.db.sql import sql
 
 _COLUMNS = (
     "id, org_id, code, email, phone, name, birthday, status, tier, lifetime_points, created_at"
@@ -48,7 +49,7 @@ async def find(
         raise ValueError("give a code, an email or a phone")
     row = (
         await conn.execute(
-            text(
+            sql(
                 f"SELECT {_COLUMNS} FROM customers"
                 f" WHERE org_id = :org AND erased_at IS NULL AND {where}"
                 " ORDER BY id LIMIT 1"
@@ -62,7 +63,7 @@ async def find(
 async def balances(conn: AsyncConnection, customer_id: int) -> dict[str, int]:
     """Every wallet of the customer: ``{"points": n, "stamps:<card>": n, …}``."""
     result = await conn.execute(
-        text("SELECT asset, balance FROM wallets WHERE customer_id = :c"), {"c": customer_id}
+        sql("SELECT asset, balance FROM wallets WHERE customer_id = :c"), {"c": customer_id}
     )
     return {row.asset: int(row.balance) for row in result}
 
@@ -95,9 +96,9 @@ async def search(
         " lower(name) LIKE :name OR code = :code"
         " OR (CAST(:phone AS text) IS NOT NULL AND phone LIKE :phone))"
     )
-    total = int((await conn.execute(text("SELECT count(*)" + where), params)).scalar_one())
+    total = int((await conn.execute(sql("SELECT count(*)" + where), params)).scalar_one())
     result = await conn.execute(
-        text(
+        sql(
             f"SELECT {_COLUMNS}{where}"
             " ORDER BY lower(name) NULLS LAST, id LIMIT :limit OFFSET :offset"
         ),

@@ -5,8 +5,9 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from punchline.db.sql import sql
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +38,7 @@ async def insert_customer(
         candidate = code or new_customer_code()
         row = (
             await conn.execute(
-                text(
+                sql(
                     "INSERT INTO customers (org_id, code, email, phone, name, consent_terms_at)"
                     " VALUES (:org, :code, :email, :phone, :name, now())"
                     " ON CONFLICT (org_id, code) DO NOTHING"
@@ -63,7 +64,7 @@ async def resolve_refs(
     # One equality join per reference kind, each on its own index: an OR across kinds
     # would join on org_id alone and filter every customer of the org per reference.
     result = await conn.execute(
-        text(
+        sql(
             "WITH r AS (SELECT * FROM unnest(CAST(:orgs AS uuid[]), CAST(:kinds AS text[]),"
             "   CAST(:vals AS text[])) AS r(org_id, kind, value))"
             " SELECT r.org_id, r.kind, r.value, c.id, c.code, c.status, c.tier, c.lifetime_points"

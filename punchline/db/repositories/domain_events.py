@@ -6,8 +6,9 @@ import uuid
 from typing import Any
 
 import orjson
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from punchline.db.sql import sql
 
 
 async def add(
@@ -19,7 +20,7 @@ async def add(
     payload: dict[str, Any],
 ) -> uuid.UUID:
     row = await conn.execute(
-        text(
+        sql(
             "INSERT INTO outbox (org_id, customer_id, event_type, payload)"
             " VALUES (:org, :cust, :type, CAST(:payload AS jsonb)) RETURNING event_id"
         ),

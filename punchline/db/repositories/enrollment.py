@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from punchline.db.repositories.customer_queries import CustomerRecord, find
 from punchline.db.repositories.customers import new_customer_code
+from punchline.db.sql import sql
 
 _RETURNING = (
     " RETURNING id, org_id, code, email, phone, name, birthday, status, tier,"
@@ -33,7 +33,7 @@ async def enroll(
     for _ in range(10):
         row = (
             await conn.execute(
-                text(
+                sql(
                     "INSERT INTO customers (org_id, code, email, phone, name, birthday,"
                     " consent_terms_at, consent_privacy_at)"
                     " VALUES (:org, :code, :email, :phone, :name, :birthday, :now,"

@@ -6,8 +6,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from punchline.db.sql import sql
 
 _COLUMNS = (
     "id, name, timezone, currency, verification_preset, negative_balance_policy,"
@@ -39,7 +40,7 @@ class OrgSettings:
 
 async def get(conn: AsyncConnection, org_id: uuid.UUID) -> OrgSettings | None:
     row = (
-        await conn.execute(text(f"SELECT {_COLUMNS} FROM orgs WHERE id = :id"), {"id": org_id})
+        await conn.execute(sql(f"SELECT {_COLUMNS} FROM orgs WHERE id = :id"), {"id": org_id})
     ).first()
     return OrgSettings(*row) if row else None
 
@@ -54,7 +55,7 @@ async def update(
     assignments = ", ".join(f"{name} = :{name}" for name in sorted(changes))
     row = (
         await conn.execute(
-            text(f"UPDATE orgs SET {assignments} WHERE id = :id RETURNING {_COLUMNS}"),
+            sql(f"UPDATE orgs SET {assignments} WHERE id = :id RETURNING {_COLUMNS}"),
             {**changes, "id": org_id},
         )
     ).first()

@@ -5,10 +5,10 @@ from dataclasses import dataclass
 
 import orjson
 from limits import parse
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from punchline.apikeys import display_prefix, generate_key, hash_key
+from punchline.db.sql import sql
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +26,7 @@ async def create_org(
     conn: AsyncConnection, *, name: str, timezone: str = "UTC", currency: str = "EUR"
 ) -> uuid.UUID:
     result = await conn.execute(
-        text("INSERT INTO orgs (name, timezone, currency) VALUES (:n, :tz, :c) RETURNING id"),
+        sql("INSERT INTO orgs (name, timezone, currency) VALUES (:n, :tz, :c) RETURNING id"),
         {"n": name, "tz": timezone, "c": currency},
     )
     return uuid.UUID(str(result.scalar_one()))
@@ -34,7 +34,7 @@ async def create_org(
 
 async def load_orgs(conn: AsyncConnection, org_ids: list[uuid.UUID]) -> dict[uuid.UUID, OrgRow]:
     result = await conn.execute(
-        text(
+        sql(
             "SELECT id, name, timezone, currency, verification_preset, negative_balance_policy,"
             " subscription_status FROM orgs WHERE id = ANY(:ids)"
         ),
@@ -78,7 +78,7 @@ async def create_api_key(
         check_rate_limits(rate_limits)
     key = generate_key()
     result = await conn.execute(
-        text(
+        sql(
             "INSERT INTO api_keys (org_id, name, key_hash, prefix, last4, scopes, rate_limits)"
             " VALUES (:org, :name, :hash, :prefix, :last4, :scopes, CAST(:limits AS jsonb))"
             " RETURNING id"
@@ -99,7 +99,7 @@ async def create_api_key(
 async def find_key_by_hash(conn: AsyncConnection, key_hash: str) -> KeyRow | None:
     row = (
         await conn.execute(
-            text(
+            sql(
                 "SELECT id, org_id, scopes, revoked_at IS NOT NULL AS revoked, rate_limits"
                 " FROM api_keys WHERE key_hash = :h"
             ),
@@ -119,5 +119,5 @@ async def find_key_by_hash(conn: AsyncConnection, key_hash: str) -> KeyRow | Non
 
 async def touch_keys(conn: AsyncConnection, key_ids: list[uuid.UUID]) -> None:
     await conn.execute(
-        text("UPDATE api_keys SET last_used_at = now() WHERE id = ANY(:ids)"), {"ids": key_ids}
+        sql("UPDATE api_keys SET last_used_at = now() WHERE id = ANY(:ids)"), {"ids": key_ids}
     )

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from punchline.db.sql import sql
 
 _CLAIM = """
 WITH locked AS MATERIALIZED (
@@ -60,13 +61,13 @@ class OutboxRow:
 
 async def claim(conn: AsyncConnection, *, limit: int) -> list[OutboxRow]:
     """Lock up to ``limit`` publishable rows, oldest first, until the transaction ends."""
-    result = await conn.execute(text(_CLAIM), {"limit": limit})
+    result = await conn.execute(sql(_CLAIM), {"limit": limit})
     return [OutboxRow(*row) for row in result]
 
 
 async def mark_published(conn: AsyncConnection, ids: list[int]) -> None:
     await conn.execute(
-        text("UPDATE outbox SET published_at = clock_timestamp() WHERE id = ANY(:ids)"),
+        sql("UPDATE outbox SET published_at = clock_timestamp() WHERE id = ANY(:ids)"),
         {"ids": ids},
     )
 
@@ -74,6 +75,6 @@ async def mark_published(conn: AsyncConnection, ids: list[int]) -> None:
 async def unpublished_count(conn: AsyncConnection) -> int:
     return int(
         (
-            await conn.execute(text("SELECT count(*) FROM outbox WHERE published_at IS NULL"))
+            await conn.execute(sql("SELECT count(*) FROM outbox WHERE published_at IS NULL"))
         ).scalar_one()
     )

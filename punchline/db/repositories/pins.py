@@ -7,8 +7,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from punchline.db.sql import sql
 
 _COLUMNS = (
     "id, org_id, customer_id, action, pin_hash, attempts, max_attempts, created_at,"
@@ -43,7 +44,7 @@ async def create(
     expires_at: datetime,
 ) -> None:
     await conn.execute(
-        text(
+        sql(
             "INSERT INTO pin_challenges (id, org_id, customer_id, action, pin_hash,"
             " max_attempts, created_at, expires_at)"
             " VALUES (:id, :org, :cust, :action, :hash, :max, :created, :expires)"
@@ -65,7 +66,7 @@ async def latest(conn: AsyncConnection, *, customer_id: int, action: str) -> Cha
     """The newest challenge of this customer for this action: the only one a PIN answers."""
     row = (
         await conn.execute(
-            text(
+            sql(
                 f"SELECT {_COLUMNS} FROM pin_challenges"
                 " WHERE customer_id = :cust AND action = :action"
                 " ORDER BY seq DESC LIMIT 1"
@@ -81,7 +82,7 @@ async def live_for_customer(
 ) -> list[ChallengeRow]:
     """The newest challenge per action, if still open (unconsumed, unexpired, tries left)."""
     result = await conn.execute(
-        text(
+        sql(
             f"SELECT {_COLUMNS} FROM ("
             f" SELECT DISTINCT ON (action) {_COLUMNS}, seq FROM pin_challenges"
             " WHERE customer_id = :cust ORDER BY action, seq DESC) newest"
@@ -97,7 +98,7 @@ async def take_attempt(conn: AsyncConnection, challenge_id: uuid.UUID) -> int | 
     """Use one attempt; the attempt number, or None when none is left (or it is consumed)."""
     row = (
         await conn.execute(
-            text(
+            sql(
                 "UPDATE pin_challenges SET attempts = attempts + 1"
                 " WHERE id = :id AND attempts < max_attempts AND consumed_at IS NULL"
                 " RETURNING attempts"
@@ -112,7 +113,7 @@ async def consume(conn: AsyncConnection, challenge_id: uuid.UUID, *, now: dateti
     """Spend a verified challenge; False if another request spent it first."""
     row = (
         await conn.execute(
-            text(
+            sql(
                 "UPDATE pin_challenges SET consumed_at = :now"
                 " WHERE id = :id AND consumed_at IS NULL RETURNING id"
             ),

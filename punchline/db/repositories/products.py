@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from punchline.db.sql import sql
 
 _COLUMNS = "sku, name, category, price_cents, active, created_at, updated_at"
 
@@ -39,7 +40,7 @@ async def upsert(
 ) -> tuple[int, int]:
     """Insert or replace every product in one statement; return (created, updated)."""
     result = await conn.execute(
-        text(
+        sql(
             "INSERT INTO products (org_id, sku, name, category, price_cents, active)"
             " SELECT :org, * FROM unnest(CAST(:skus AS text[]), CAST(:names AS text[]),"
             "   CAST(:cats AS text[]), CAST(:prices AS bigint[]), CAST(:actives AS boolean[]))"
@@ -83,9 +84,9 @@ async def page(
     if active is not None:
         where += " AND active = :active"
         params["active"] = active
-    total = (await conn.execute(text("SELECT count(*)" + where), params)).scalar_one()
+    total = (await conn.execute(sql("SELECT count(*)" + where), params)).scalar_one()
     result = await conn.execute(
-        text(f"SELECT {_COLUMNS}{where} ORDER BY sku LIMIT :limit OFFSET :offset"), params
+        sql(f"SELECT {_COLUMNS}{where} ORDER BY sku LIMIT :limit OFFSET :offset"), params
     )
     return [ProductRow(*row) for row in result], int(total)
 
@@ -98,9 +99,7 @@ async def lookup(
     if not wanted:
         return {}
     result = await conn.execute(
-        text(
-            f"SELECT {_COLUMNS} FROM products WHERE org_id = :org AND sku = ANY(:skus) AND active"
-        ),
+        sql(f"SELECT {_COLUMNS} FROM products WHERE org_id = :org AND sku = ANY(:skus) AND active"),
         {"org": org_id, "skus": wanted},
     )
     return {row.sku: ProductRow(*row) for row in result}

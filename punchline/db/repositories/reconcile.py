@@ -12,8 +12,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from punchline.db.sql import sql
 
 Row = dict[str, Any]
 
@@ -126,8 +127,8 @@ LIMIT :limit
 """
 
 
-async def _rows(conn: AsyncConnection, sql: str, params: dict[str, Any]) -> list[Row]:
-    result = await conn.execute(text(sql), params)
+async def _rows(conn: AsyncConnection, statement: str, params: dict[str, Any]) -> list[Row]:
+    result = await conn.execute(sql(statement), params)
     return [dict(r._mapping) for r in result]
 
 

@@ -14,8 +14,9 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from punchline.db.sql import sql
 
 # pg_advisory_xact_lock key: "punchline refusal fence", a fixed bigint.
 FENCE_LOCK = 0x7075_6E63_6866_6E63
@@ -31,7 +32,7 @@ class RefusalKey:
 
 async def hold_fence_shared(conn: AsyncConnection) -> None:
     """Worker side: blocks only while an edge is recording a refusal (rare, short)."""
-    await conn.execute(text("SELECT pg_advisory_xact_lock_shared(:k)"), {"k": FENCE_LOCK})
+    await conn.execute(sql("SELECT pg_advisory_xact_lock_shared(:k)"), {"k": FENCE_LOCK})
 
 
 async def refused_among(conn: AsyncConnection, event_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
@@ -39,7 +40,7 @@ async def refused_among(conn: AsyncConnection, event_ids: Sequence[uuid.UUID]) -
     if not event_ids:
         return set()
     result = await conn.execute(
-        text("SELECT event_id FROM refused_events WHERE event_id = ANY(CAST(:ids AS uuid[]))"),
+        sql("SELECT event_id FROM refused_events WHERE event_id = ANY(CAST(:ids AS uuid[]))"),
         {"ids": list(event_ids)},
     )
     return {row.event_id for row in result}
@@ -55,8 +56,8 @@ async def refuse(
     """
     if not keys:
         return set()
-    await conn.execute(text(f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}"))
-    await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": FENCE_LOCK})
+    await conn.execute(sql(f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}"))
+    await conn.execute(sql("SELECT pg_advisory_xact_lock(:k)"), {"k": FENCE_LOCK})
     params = {
         "ids": [k.event_id for k in keys],
         "orgs": [k.org_id for k in keys],
@@ -64,7 +65,7 @@ async def refuse(
         "kinds": [k.kind for k in keys],
     }
     consumed = await conn.execute(
-        text(
+        sql(
             "SELECT t.event_id FROM transactions t"
             " JOIN unnest(CAST(:orgs AS uuid[]), CAST(:exts AS text[]), CAST(:kinds AS text[]),"
             "   CAST(:ids AS uuid[])) AS k(org_id, external_id, kind, event_id)"
@@ -78,7 +79,7 @@ async def refuse(
     )
     done = {row.event_id for row in consumed}
     await conn.execute(
-        text(
+        sql(
             "INSERT INTO refused_events (event_id, org_id, external_id, kind)"
             " SELECT event_id, org_id, external_id, kind"
             " FROM unnest(CAST(:ids AS uuid[]), CAST(:orgs AS uuid[]), CAST(:exts AS text[]),"
@@ -94,10 +95,10 @@ async def refuse(
 async def prune(conn: AsyncConnection, *, older_than_s: float) -> int:
     """Forget refusals old enough that no resend of them can still be in flight."""
     result = await conn.execute(
-        text(
+        sql(
             "DELETE FROM refused_events"
             " WHERE refused_at < clock_timestamp() - make_interval(secs => :s)"
         ),
         {"s": older_than_s},
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return int(result.rowcount or 0)

@@ -6,8 +6,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from punchline.db.sql import sql
 
 _COLUMNS = (
     "id, org_id, name, description, points_cost, type, value, required_tier, icon,"
@@ -32,7 +33,7 @@ class RewardRow:
 
 async def list_active(conn: AsyncConnection, org_id: uuid.UUID) -> list[RewardRow]:
     result = await conn.execute(
-        text(
+        sql(
             f"SELECT {_COLUMNS} FROM rewards WHERE org_id = :org AND active"
             " ORDER BY points_cost, name, id"
         ),
@@ -46,7 +47,7 @@ async def get_active(
 ) -> RewardRow | None:
     row = (
         await conn.execute(
-            text(f"SELECT {_COLUMNS} FROM rewards WHERE org_id = :org AND id = :id AND active"),
+            sql(f"SELECT {_COLUMNS} FROM rewards WHERE org_id = :org AND id = :id AND active"),
             {"org": org_id, "id": reward_id},
         )
     ).first()
@@ -69,7 +70,7 @@ async def create(
 ) -> RewardRow:
     row = (
         await conn.execute(
-            text(
+            sql(
                 "INSERT INTO rewards (org_id, name, description, points_cost, type, value,"
                 " required_tier, icon, validity_days, active)"
                 " VALUES (:org, :name, :description, :cost, :type, :value, :tier, :icon,"
@@ -95,7 +96,7 @@ async def create(
 async def list_all(conn: AsyncConnection, org_id: uuid.UUID) -> list[RewardRow]:
     """Every reward of the org, retired ones included (the merchant's view)."""
     result = await conn.execute(
-        text(f"SELECT {_COLUMNS} FROM rewards WHERE org_id = :org ORDER BY created_at, id"),
+        sql(f"SELECT {_COLUMNS} FROM rewards WHERE org_id = :org ORDER BY created_at, id"),
         {"org": org_id},
     )
     return [RewardRow(*row) for row in result]
@@ -125,7 +126,7 @@ async def update(
     if not changes:
         row = (
             await conn.execute(
-                text(f"SELECT {_COLUMNS} FROM rewards WHERE org_id = :org AND id = :id"),
+                sql(f"SELECT {_COLUMNS} FROM rewards WHERE org_id = :org AND id = :id"),
                 {"org": org_id, "id": reward_id},
             )
         ).first()
@@ -133,7 +134,7 @@ async def update(
     assignments = ", ".join(f"{name} = :{name}" for name in sorted(changes))
     row = (
         await conn.execute(
-            text(
+            sql(
                 f"UPDATE rewards SET {assignments} WHERE org_id = :org AND id = :id"
                 f" RETURNING {_COLUMNS}"
             ),

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from punchline.db.sql import sql
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,10 +25,10 @@ async def insert_version(
     conn: AsyncConnection, *, org_id: uuid.UUID, body: str, created_by: str | None
 ) -> StoredRuleSet:
     """Store ``body`` (validated JSON) as the next version. Serialised per org by a row lock."""
-    await conn.execute(text("SELECT id FROM orgs WHERE id = :org FOR UPDATE"), {"org": org_id})
+    await conn.execute(sql("SELECT id FROM orgs WHERE id = :org FOR UPDATE"), {"org": org_id})
     row = (
         await conn.execute(
-            text(
+            sql(
                 "INSERT INTO rule_sets (org_id, version, body, created_by)"
                 " SELECT :org, COALESCE(max(version), 0) + 1, CAST(:body AS jsonb), :by"
                 " FROM rule_sets WHERE org_id = :org"
@@ -42,7 +43,7 @@ async def insert_version(
 async def active(conn: AsyncConnection, org_id: uuid.UUID) -> StoredRuleSet | None:
     row = (
         await conn.execute(
-            text(
+            sql(
                 "SELECT org_id, version, body, created_at, created_by FROM rule_sets"
                 " WHERE org_id = :org ORDER BY version DESC LIMIT 1"
             ),
@@ -54,7 +55,7 @@ async def active(conn: AsyncConnection, org_id: uuid.UUID) -> StoredRuleSet | No
 
 async def versions(conn: AsyncConnection, org_id: uuid.UUID) -> list[StoredRuleSet]:
     result = await conn.execute(
-        text(
+        sql(
             "SELECT org_id, version, body, created_at, created_by FROM rule_sets"
             " WHERE org_id = :org ORDER BY version DESC"
         ),
@@ -66,7 +67,7 @@ async def versions(conn: AsyncConnection, org_id: uuid.UUID) -> list[StoredRuleS
 async def active_versions(conn: AsyncConnection, org_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
     """The active version number of each org that has one (cheap cache validation)."""
     result = await conn.execute(
-        text(
+        sql(
             "SELECT org_id, max(version) AS version FROM rule_sets"
             " WHERE org_id = ANY(CAST(:orgs AS uuid[])) GROUP BY org_id"
         ),
@@ -81,7 +82,7 @@ async def load_versions(
     if not wanted:
         return {}
     result = await conn.execute(
-        text(
+        sql(
             "SELECT r.org_id, r.version, r.body FROM rule_sets r"
             " JOIN unnest(CAST(:orgs AS uuid[]), CAST(:vers AS int[])) AS w(org_id, version)"
             " USING (org_id, version)"

@@ -9,8 +9,9 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from punchline.db.sql import sql
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +26,7 @@ async def get(
 ) -> StoredAnswer | None:
     row = (
         await conn.execute(
-            text(
+            sql(
                 "SELECT customer_id, request, response FROM transactions"
                 " WHERE org_id = :org AND external_id = :ext AND kind = :kind"
                 " AND response IS NOT NULL"
@@ -57,7 +58,7 @@ async def claim(
     """
     row = (
         await conn.execute(
-            text(
+            sql(
                 "INSERT INTO transactions (org_id, external_id, kind, event_id, customer_id,"
                 " status, points, stamps, coupons, rules_applied, occurred_at, accepted_at,"
                 " request, response)"

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from punchline.db.sql import sql
 
 _COLUMNS = (
     "org_id, external_id, kind, event_id, status, error_code, points, stamps, coupons,"
@@ -40,7 +41,7 @@ async def get_transaction(
 ) -> TransactionRow | None:
     row = (
         await conn.execute(
-            text(
+            sql(
                 f"SELECT {_COLUMNS} FROM transactions"
                 " WHERE org_id = :org AND external_id = :ext AND kind = :kind"
             ),
@@ -57,7 +58,7 @@ async def get_transactions(
     if not keys:
         return {}
     result = await conn.execute(
-        text(
+        sql(
             f"SELECT {', '.join('t.' + c.strip() for c in _COLUMNS.split(','))}"
             " FROM unnest(CAST(:orgs AS uuid[]), CAST(:exts AS text[]), CAST(:kinds AS text[]))"
             "   AS k(org_id, external_id, kind)"
@@ -78,7 +79,7 @@ async def history(
 ) -> list[TransactionRow]:
     """The cancels, deletes and refunds of one order, oldest first."""
     result = await conn.execute(
-        text(
+        sql(
             f"SELECT {_COLUMNS} FROM transactions"
             " WHERE org_id = :org AND parent_external_id = :ext ORDER BY id"
         ),

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from punchline.db.sql import sql
 
 POINTS = "points"
 
@@ -22,7 +23,7 @@ async def lock_balance(conn: AsyncConnection, *, customer_id: int, asset: str) -
     """The balance under a row lock held to the end of the transaction (0 if no wallet)."""
     row = (
         await conn.execute(
-            text("SELECT balance FROM wallets WHERE customer_id = :c AND asset = :a FOR UPDATE"),
+            sql("SELECT balance FROM wallets WHERE customer_id = :c AND asset = :a FOR UPDATE"),
             {"c": customer_id, "a": asset},
         )
     ).first()
@@ -49,7 +50,7 @@ async def debit(
     """
     row = (
         await conn.execute(
-            text(
+            sql(
                 "UPDATE wallets SET balance = balance - :n, updated_at = now()"
                 " WHERE customer_id = :c AND asset = :a AND balance >= :n RETURNING balance"
             ),
@@ -59,7 +60,7 @@ async def debit(
     if row is None:
         raise RuntimeError("debit without a locked, sufficient wallet")
     await conn.execute(
-        text(
+        sql(
             "INSERT INTO ledger_entries (org_id, customer_id, asset, delta, kind, external_id,"
             " transaction_id, reason, actor)"
             " VALUES (:org, :c, :a, :delta, :kind, :ext, :tx, :reason, :actor)"

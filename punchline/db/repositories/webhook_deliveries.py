@@ -12,8 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from punchline.db.sql import sql
 
 _LOG_COLUMNS = (
     "id, event_id, event_type, status, attempts, next_attempt_at, last_attempt_at,"
@@ -60,7 +61,7 @@ async def enqueue(conn: AsyncConnection, deliveries: Sequence[NewDelivery]) -> i
     if not deliveries:
         return 0
     result = await conn.execute(
-        text(
+        sql(
             "INSERT INTO webhook_deliveries (org_id, endpoint_id, event_id, event_type, body)"
             " SELECT * FROM unnest(CAST(:orgs AS uuid[]), CAST(:endpoints AS uuid[]),"
             "   CAST(:events AS uuid[]), CAST(:types AS text[]), CAST(:bodies AS text[]))"
@@ -82,7 +83,7 @@ async def pending(
 ) -> list[PendingDelivery]:
     """The endpoint's pending deliveries in event order, due or not."""
     result = await conn.execute(
-        text(
+        sql(
             "SELECT id, event_id, event_type, body, attempts,"
             " GREATEST(0, EXTRACT(EPOCH FROM next_attempt_at - clock_timestamp())) AS wait_s"
             " FROM webhook_deliveries WHERE endpoint_id = :e AND status = 'pending'"
@@ -108,7 +109,7 @@ async def record_attempt(
     """Count one attempt and return the delivery's new status."""
     row = (
         await conn.execute(
-            text(
+            sql(
                 "UPDATE webhook_deliveries SET attempts = attempts + 1,"
                 " last_attempt_at = clock_timestamp(), last_status_code = :code,"
                 " last_error = :error,"
@@ -131,7 +132,7 @@ async def record_attempt(
 
 async def schedule(conn: AsyncConnection, *, delivery_id: int, after_s: float) -> None:
     await conn.execute(
-        text(
+        sql(
             "UPDATE webhook_deliveries"
             " SET next_attempt_at = clock_timestamp() + make_interval(secs => :s)"
             " WHERE id = :id AND status = 'pending'"
@@ -155,8 +156,8 @@ async def log_page(
     if status is not None:
         where += " AND status = :status"
         params["status"] = status
-    total = (await conn.execute(text("SELECT count(*)" + where), params)).scalar_one()
+    total = (await conn.execute(sql("SELECT count(*)" + where), params)).scalar_one()
     result = await conn.execute(
-        text(f"SELECT {_LOG_COLUMNS}{where} ORDER BY id DESC LIMIT :n OFFSET :o"), params
+        sql(f"SELECT {_LOG_COLUMNS}{where} ORDER BY id DESC LIMIT :n OFFSET :o"), params
     )
     return [DeliveryLog(*row) for row in result], int(total)

@@ -7,8 +7,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from punchline.db.sql import sql
 
 _COLUMNS = "id, url, events, description, active, created_at, disabled_at"
 
@@ -53,7 +54,7 @@ async def create(
 ) -> EndpointRow:
     row = (
         await conn.execute(
-            text(
+            sql(
                 "INSERT INTO webhook_endpoints (org_id, url, events, secret, description)"
                 f" VALUES (:org, :url, :events, :secret, :description) RETURNING {_COLUMNS}"
             ),
@@ -74,7 +75,7 @@ async def get(
 ) -> EndpointRow | None:
     row = (
         await conn.execute(
-            text(f"SELECT {_COLUMNS} FROM webhook_endpoints WHERE org_id = :org AND id = :id"),
+            sql(f"SELECT {_COLUMNS} FROM webhook_endpoints WHERE org_id = :org AND id = :id"),
             {"org": org_id, "id": endpoint_id},
         )
     ).first()
@@ -83,7 +84,7 @@ async def get(
 
 async def list_endpoints(conn: AsyncConnection, *, org_id: uuid.UUID) -> list[EndpointRow]:
     result = await conn.execute(
-        text(f"SELECT {_COLUMNS} FROM webhook_endpoints WHERE org_id = :org ORDER BY created_at"),
+        sql(f"SELECT {_COLUMNS} FROM webhook_endpoints WHERE org_id = :org ORDER BY created_at"),
         {"org": org_id},
     )
     return [EndpointRow(*row) for row in result]
@@ -94,14 +95,14 @@ async def disable(
 ) -> EndpointRow | None:
     """Stop deliveries to an endpoint; its pending deliveries are cancelled, its log kept."""
     await conn.execute(
-        text(
+        sql(
             "UPDATE webhook_endpoints SET active = false, disabled_at = clock_timestamp()"
             " WHERE org_id = :org AND id = :id AND active"
         ),
         {"org": org_id, "id": endpoint_id},
     )
     await conn.execute(
-        text(
+        sql(
             "UPDATE webhook_deliveries SET status = 'cancelled'"
             " WHERE endpoint_id = :id AND org_id = :org AND status = 'pending'"
         ),
@@ -115,7 +116,7 @@ async def subscriptions(
 ) -> dict[uuid.UUID, list[Subscription]]:
     """Active endpoints of the given orgs, by org."""
     result = await conn.execute(
-        text(
+        sql(
             "SELECT id, org_id, events, created_at FROM webhook_endpoints"
             " WHERE org_id = ANY(:orgs) AND active"
         ),
@@ -130,7 +131,7 @@ async def subscriptions(
 async def target(conn: AsyncConnection, endpoint_id: uuid.UUID) -> Target | None:
     row = (
         await conn.execute(
-            text("SELECT id, url, secret, active FROM webhook_endpoints WHERE id = :id"),
+            sql("SELECT id, url, secret, active FROM webhook_endpoints WHERE id = :id"),
             {"id": endpoint_id},
         )
     ).first()
@@ -142,7 +143,7 @@ async def claim_due(
 ) -> list[uuid.UUID]:
     """Lease endpoints that have a due delivery and no live lease."""
     result = await conn.execute(
-        text(
+        sql(
             "UPDATE webhook_endpoints SET lease_owner = :owner,"
             " lease_until = clock_timestamp() + make_interval(secs => :lease)"
             " WHERE id IN ("
@@ -164,7 +165,7 @@ async def renew_lease(
     """False when the lease was lost (expired and taken) or the endpoint was disabled."""
     row = (
         await conn.execute(
-            text(
+            sql(
                 "UPDATE webhook_endpoints"
                 " SET lease_until = clock_timestamp() + make_interval(secs => :lease)"
                 " WHERE id = :id AND lease_owner = :owner AND active RETURNING id"
@@ -177,7 +178,7 @@ async def renew_lease(
 
 async def release_lease(conn: AsyncConnection, *, endpoint_id: uuid.UUID, owner: uuid.UUID) -> None:
     await conn.execute(
-        text(
+        sql(
             "UPDATE webhook_endpoints SET lease_owner = NULL, lease_until = NULL"
             " WHERE id = :id AND lease_owner = :owner"
         ),
