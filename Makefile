@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: install postgres demo dev test test-fast fuzz lint fmt bench clean
+.PHONY: install postgres demo dev test test-fast fuzz lint fmt bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,8 +51,12 @@ fmt: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Every benchmark (~12 min); rewrites docs/benchmarks.md and docs/benchmarks.png.
 bench: install postgres
-	$(BIN)/python bench/bench_rules.py
+	$(BIN)/python bench/run_all.py
+
+bench-quick: install postgres
+	$(BIN)/python bench/run_all.py --quick
 
 clean:
 	rm -rf $(VENV) .punchline .pytest_cache .mypy_cache .ruff_cache .hypothesis
