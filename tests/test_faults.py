@@ -28,9 +28,9 @@ from aiokafka.structs import TopicPartition
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ingest_api.routes.orders import order_event
 from punchline.config import Settings
 from punchline.reconcile import format_report, reconcile
-from schemas.events import IngestEvent, IngestKind
 from schemas.orders import OrderIn
 from tests.support.books import duplicate_ledger_keys, ledger_mismatches
 from tests.support.factories import Tenant, create_tenant, credit, order_body, wallet_balance
@@ -429,16 +429,7 @@ async def _gather(fn: Any, bodies: list[dict[str, Any]]) -> list[httpx.Response]
 
 def _event_bytes(tenant: Tenant, body: dict[str, Any]) -> tuple[bytes, bytes]:
     """The event exactly as the edge builds it (routes/orders.py)."""
-    order = OrderIn.model_validate(body)
-    event = IngestEvent(
-        kind=IngestKind.order,
-        event_id=uuid.uuid4(),
-        org_id=tenant.org_id,
-        external_id=order.external_id,
-        customer=order.customer,
-        accepted_at=datetime.now(UTC),
-        order=order,
-    )
+    event = order_event(OrderIn.model_validate(body), tenant.org_id, datetime.now(UTC))
     return event.key, orjson.dumps(event.model_dump(mode="json"))
 
 

@@ -22,10 +22,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ingest_api.producer import BrokerUnavailable, EventProducer
 from ingest_api.refusal_fence import RefusalFence
+from ingest_api.routes.orders import order_event
 from ingest_api.routes.orders_batch import _refused_unless_consumed
 from punchline.config import Settings
 from punchline.devstack.broker import TansuBroker
-from schemas.events import IngestEvent, IngestKind
+from schemas.events import IngestEvent
 from schemas.orders import OrderIn
 from tests.support.factories import Tenant, order_body
 from tests.support.polling import eventually
@@ -36,18 +37,8 @@ pytestmark = pytest.mark.slow
 
 
 def _event(tenant: Tenant, external_id: str) -> IngestEvent:
-    order = OrderIn.model_validate(
-        order_body(customer_code=tenant.customer_codes[0], external_id=external_id)
-    )
-    return IngestEvent(
-        kind=IngestKind.order,
-        event_id=uuid.uuid4(),
-        org_id=tenant.org_id,
-        external_id=order.external_id,
-        customer=order.customer,
-        accepted_at=datetime.now(UTC),
-        order=order,
-    )
+    body = order_body(customer_code=tenant.customer_codes[0], external_id=external_id)
+    return order_event(OrderIn.model_validate(body), tenant.org_id, datetime.now(UTC))
 
 
 async def _produce(settings: Settings, events: list[IngestEvent]) -> None:
