@@ -7,9 +7,7 @@
   ``INSERT … VALUES`` (or COPY), no rules, no reads;
 - a statement-level ``pg_sleep`` trigger that makes every batch commit slow, for
   the backpressure run; installed only in the benchmark's throwaway database;
-- progress and CPU probes;
-- a what-if rewrite of the sink's customer lookup (``resolve_refs_by_kind``), used
-  only in-process by the benchmark to size the bottleneck it found.
+- progress and CPU probes.
 
 Nothing in the product imports this module.
 """
@@ -17,13 +15,11 @@ Nothing in the product imports this module.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
 import asyncpg
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from punchline.db.repositories.batches import (
     CustomerProgress,
@@ -334,62 +330,6 @@ async def backend_pids(conn: asyncpg.Connection, database: str) -> list[int]:
     return [int(r["pid"]) for r in rows]
 
 
-async def server_version(conn: asyncpg.Connection) -> str:
-    return str(await conn.fetchval("SHOW server_version"))
-
-
 async def server_settings(conn: asyncpg.Connection) -> dict[str, str]:
     names = ["synchronous_commit", "fsync", "shared_buffers", "wal_level", "max_wal_size"]
     return {n: str(await conn.fetchval(f"SHOW {n}")) for n in names}
-
-
-# -- what-if: the sink's customer lookup, one equality join per ref kind ----------------
-
-_BY_KIND = (
-    "SELECT r.org_id, r.kind, r.value, c.id, c.code, c.status, c.tier, c.lifetime_points"
-    " FROM unnest(CAST(:orgs AS uuid[]), CAST(:kinds AS text[]), CAST(:vals AS text[]))"
-    "   AS r(org_id, kind, value)"
-    " JOIN customers c ON c.org_id = r.org_id AND {match}"
-    " WHERE r.kind = '{kind}' AND c.erased_at IS NULL"
-)
-
-
-async def resolve_refs_by_kind(
-    conn: AsyncConnection, refs: Iterable[tuple[uuid.UUID, str, str]]
-) -> dict[tuple[uuid.UUID, str, str], CustomerRow]:
-    """Same result as ``customers.resolve_refs``, without the OR in the join condition.
-
-    The product query joins on ``org_id`` only and filters an OR of three matches,
-    so Postgres compares every ref with every customer of the org. Split by kind,
-    each branch is an equality join on an indexed key.
-    """
-    refs = list(set(refs))
-    if not refs:
-        return {}
-    query = " UNION ALL ".join(
-        _BY_KIND.format(kind=kind, match=match)
-        for kind, match in (
-            ("code", "c.code = r.value"),
-            ("email", "lower(c.email) = r.value"),
-            ("phone", "c.phone = r.value"),
-        )
-    )
-    result = await conn.execute(
-        text(query),
-        {
-            "orgs": [r[0] for r in refs],
-            "kinds": [r[1] for r in refs],
-            "vals": [r[2] for r in refs],
-        },
-    )
-    return {
-        (row.org_id, row.kind, row.value): CustomerRow(
-            id=row.id,
-            org_id=row.org_id,
-            code=row.code,
-            status=row.status,
-            tier=row.tier,
-            lifetime_points=row.lifetime_points,
-        )
-        for row in result
-    }

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -159,6 +159,7 @@ class Report:
     rows: list[dict[str, Any]] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
     started: float = field(default_factory=time.time)
+    sections: dict[str, Any] = field(default_factory=dict)  # more top-level keys, after summary
 
     def target(self, target: str, measured: str, met: bool | None) -> None:
         self.summary.setdefault("targets", []).append(
@@ -177,6 +178,7 @@ class Report:
             "params": self.params,
             "rows": self.rows,
             "summary": self.summary,
+            **self.sections,
         }
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(body, indent=2, default=str) + "\n")
@@ -297,9 +299,13 @@ def start_profile(pid: int, seconds: float, label: str) -> tuple[subprocess.Pope
 
 
 def finish_profile(
-    proc: subprocess.Popen[bytes], out: Path, seconds: float, top: int = 15
+    proc: subprocess.Popen[bytes],
+    out: Path,
+    seconds: float,
+    top: int = 15,
+    summarise: Callable[[str, float, int], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Wait for py-spy and summarise its collapsed stacks."""
+    """Wait for py-spy and summarise its collapsed stacks (``summarise_profile`` by default)."""
     try:
         proc.wait(timeout=seconds + 30)
     except subprocess.TimeoutExpired:
@@ -314,7 +320,7 @@ def finish_profile(
     with contextlib.suppress(OSError):
         out.replace(kept)  # collapsed stacks, for flamegraph.pl or speedscope
     out.unlink(missing_ok=True)
-    summary = summarise_profile(raw, seconds, top)
+    summary = (summarise or summarise_profile)(raw, seconds, top)
     summary["raw_stacks"] = str(kept.relative_to(ROOT)) if kept.exists() else None
     return summary
 

@@ -128,12 +128,20 @@ class BenchStack:
             time.sleep(1.0)
         return service
 
-    def start_worker(self) -> Service:
-        port = free_port()
-        env = dict(self.env, PUNCHLINE_WORKER_HEALTH_PORT=str(port))
-        service = self._spawn("worker", ["worker"], env)
-        service.url = f"http://127.0.0.1:{port}"
-        _wait_http(f"{service.url}/healthz", 90, service)
+    def start_worker(
+        self, label: str = "worker", *, health: bool = True, **settings: Any
+    ) -> Service:
+        """``punchline worker``; returns once /healthz answers 200.
+
+        ``health=False``: no health server and no wait (the caller watches the worker's
+        progress itself). ``settings`` override :class:`Settings` fields for this process.
+        """
+        port = free_port() if health else 0
+        env = {**self.env, **_env_vars(settings), "PUNCHLINE_WORKER_HEALTH_PORT": str(port)}
+        service = self._spawn(label, ["worker"], env)
+        if health:
+            service.url = f"http://127.0.0.1:{port}"
+            _wait_http(f"{service.url}/healthz", 90, service)
         return service
 
     def start_relay(self) -> Service:
@@ -302,7 +310,7 @@ def bench_stack(name: str, **settings: Any) -> Iterator[BenchStack]:
                 "PUNCHLINE_CONSUMER_GROUP": f"bench-{name}",
             }
         )
-        env.update({f"PUNCHLINE_{k.upper()}": _env_value(v) for k, v in settings.items()})
+        env.update(_env_vars(settings))
         app_settings = Settings(
             database_url=database_url,
             kafka_bootstrap=broker.bootstrap,
@@ -326,6 +334,11 @@ def bench_stack(name: str, **settings: Any) -> Iterator[BenchStack]:
             except Exception as exc:
                 log(f"could not drop {db_name}: {exc!r}")
         server.stop()
+
+
+def _env_vars(settings: dict[str, Any]) -> dict[str, str]:
+    """:class:`Settings` field overrides as the ``PUNCHLINE_*`` variables a process reads."""
+    return {f"PUNCHLINE_{k.upper()}": _env_value(v) for k, v in settings.items()}
 
 
 def _env_value(value: Any) -> str:
