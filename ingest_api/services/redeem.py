@@ -1,9 +1,10 @@
 """Synchronous redeem: never overdrawn, idempotent on ``external_id``.
 
 Transaction 1 reads the org and the customer, replays a stored answer, and runs
-the PIN check (committed even when it refuses). Transaction 2 locks the wallet
-row, checks the balance, and writes the stored answer, the ledger entry, the
-wallet and the outbox event together.
+the PIN check (committed even when it refuses). Transaction 2 checks and debits
+the wallet in one statement (its row lock is held from there to the commit, so a
+hot wallet serialises on as few round trips as possible), then writes the stored
+answer, the ledger entry and the outbox event.
 """
 
 from __future__ import annotations
@@ -99,16 +100,15 @@ async def _debit(
     other_asset = wallets.stamp_asset(card_id) if points_asset else wallets.POINTS
     async with env.engine.begin() as conn:
         await pins.spend(conn, gate, now=env.now)
-        balance = await wallets.lock_balance(conn, customer_id=customer.id, asset=asset)
-        if balance < cmd.value:
+        other = (await customer_queries.balances(conn, customer.id)).get(other_asset, 0)
+        after = await wallets.take(conn, customer_id=customer.id, asset=asset, amount=cmd.value)
+        if after is None:
             raise ApiError(
                 422,
                 "insufficient_balance",
                 "Not enough points or stamps to redeem.",
-                balance=balance,
+                balance=await wallets.balance(conn, customer_id=customer.id, asset=asset),
             )
-        other = (await customer_queries.balances(conn, customer.id)).get(other_asset, 0)
-        after = balance - cmd.value
         out = RedeemOut(
             external_id=cmd.external_id,
             customer_code=customer.code,
@@ -136,7 +136,7 @@ async def _debit(
         )
         if tx_id is None:
             raise _Claimed
-        await wallets.debit(
+        await wallets.record_debit(
             conn,
             org_id=cmd.org_id,
             customer_id=customer.id,
