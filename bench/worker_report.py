@@ -84,7 +84,7 @@ def bp_verdict(bp: dict[str, Any]) -> str:
     if bp["bounded"]:
         return (
             f"bounded: RSS plateaus (+{bp['late_growth_mb']} MB over the second half of the"
-            " window) well below the unconsumed backlog"
+            f" window) while {bp['backlog_unconsumed_mb_at_end']} MB is still unconsumed"
         )
     return f"NOT bounded: RSS still growing (+{bp['late_growth_mb']} MB in the second half)"
 
