@@ -73,11 +73,13 @@ def main() -> int:
             assert api.url is not None
             pids = {"api": api.pid, "broker": st.broker.pid}
 
-            def argv(workload: str, concurrency: int, seconds: float) -> list[str]:
+            def argv(
+                workload: str, concurrency: int, seconds: float, url: str = api.url
+            ) -> list[str]:
                 nonlocal seq
                 seq += 1
                 return loadgen_command(
-                    api.url,  # noqa: B023
+                    url,
                     tenant,
                     workload,
                     codes,

@@ -37,7 +37,7 @@ import resource
 import sys
 import time
 from collections import Counter
-from typing import Any
+from typing import Any, cast
 
 ORDER = (
     '{{"customer":{{"type":"code","value":"{code}"}},"external_id":"{ext}",'
@@ -309,7 +309,7 @@ _CANNED = (
 
 class _Canned(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport: asyncio.Transport = transport  # type: ignore[assignment]
+        self.transport = cast(asyncio.Transport, transport)
         self.buf = b""
 
     def data_received(self, data: bytes) -> None:

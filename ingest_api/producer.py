@@ -9,13 +9,14 @@ final: the worker refuses them if the broker delivers them later.
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 import uuid
 from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from aiokafka.partitioner import DefaultPartitioner, murmur2
+from aiokafka.partitioner import murmur2
 
 from ingest_api.errors import ApiError
 from ingest_api.metrics import measure_produce
@@ -27,11 +28,13 @@ from schemas.events import IngestEvent
 class BrokerUnavailable(ApiError):
     """503. ``consumed`` names events a worker had applied before the refusal was recorded."""
 
-    def __init__(self, consumed: set[uuid.UUID] | None = None) -> None:
+    def __init__(
+        self, consumed: set[uuid.UUID] | None = None, *, handed_over: bool = False
+    ) -> None:
         super().__init__(503, "broker_unavailable", "The event log is unavailable; retry shortly.")
         self.headers = {"Retry-After": "1"}
         self.consumed = consumed or set()
-        self.handed_over = False  # set when aiokafka held the messages when we gave up
+        self.handed_over = handed_over  # aiokafka held the messages when we gave up
 
 
 class CachedPartitioner:
@@ -46,8 +49,8 @@ class CachedPartitioner:
         self._max_keys = max_keys
 
     def __call__(self, key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
-        if key is None:
-            return DefaultPartitioner()(key, all_partitions, available)  # type: ignore[no-any-return]
+        if key is None:  # as aiokafka's default: any available partition
+            return random.choice(available or all_partitions)
         hashed = self._hashes.get(key)
         if hashed is None:
             if len(self._hashes) >= self._max_keys:
@@ -137,14 +140,9 @@ class EventProducer:
             try:
                 async with asyncio.timeout(self._settings.produce_timeout_s):
                     futures = [await producer.send(topic, v, key=k) for k, v in messages]
-                    if len(futures) == 1:
-                        await futures[0]
-                    else:
-                        await asyncio.gather(*futures)
+                    await asyncio.gather(*futures)
             except (KafkaError, OSError, TimeoutError) as exc:
-                unavailable = BrokerUnavailable()
-                unavailable.handed_over = True
-                raise unavailable from exc
+                raise BrokerUnavailable(handed_over=True) from exc
 
     async def ping(self) -> bool:
         try:

@@ -2,28 +2,27 @@
 
 from __future__ import annotations
 
-import aiokafka
+from typing import cast
 
-from punchline.config import Settings
+import aiokafka
+from faust.transport.drivers import aiokafka as driver
+
+from tests.conftest import make_settings
 from workers.app import build_app
 from workers.transport import PunchlineApp
 
 
-def _settings(**overrides: object) -> Settings:
-    values: dict[str, object] = {
-        "database_url": "postgresql+asyncpg://127.0.0.1:1/none",
-        "kafka_bootstrap": "127.0.0.1:1",
-        "worker_health_port": 0,
-    }
-    values.update(overrides)
-    return Settings(**values)  # type: ignore[arg-type]
-
-
 async def test_the_worker_consumer_is_built_with_the_configured_fetch_wait() -> None:
-    app = build_app(_settings(fetch_max_wait_ms=37))
+    settings = make_settings(
+        "postgresql+asyncpg://127.0.0.1:1/none",
+        "127.0.0.1:1",
+        fetch_max_wait_ms=37,
+        worker_health_port=0,
+    )
+    app = build_app(settings)
     assert isinstance(app, PunchlineApp)
-    consumer = app.consumer
-    thread = consumer._new_consumer_thread()  # type: ignore[attr-defined]
+    consumer = cast(driver.Consumer, app.consumer)
+    thread = consumer._new_consumer_thread()
     built = thread._create_worker_consumer(app.transport)
     assert isinstance(built, aiokafka.AIOKafkaConsumer)
     assert built._fetch_max_wait_ms == 37

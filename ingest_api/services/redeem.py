@@ -107,6 +107,7 @@ async def _debit(
                 422,
                 "insufficient_balance",
                 "Not enough points or stamps to redeem.",
+                # read after the failed take, so it includes any debit it waited for
                 balance=await wallets.balance(conn, customer_id=customer.id, asset=asset),
             )
         out = RedeemOut(

@@ -114,7 +114,9 @@ async def _buy(
     expires_at = env.now + timedelta(days=reward.validity_days)
     async with env.engine.begin() as conn:
         await pins.spend(conn, gate, now=env.now)
-        balance = await wallets.lock_balance(conn, customer_id=customer.id, asset=wallets.POINTS)
+        balance = await wallets.balance(
+            conn, customer_id=customer.id, asset=wallets.POINTS, lock=True
+        )
         if balance < reward.points_cost:
             raise ApiError(
                 422,

@@ -19,11 +19,15 @@ def stamp_asset(card_id: str) -> str:
     return f"stamps:{card_id}"
 
 
-async def lock_balance(conn: AsyncConnection, *, customer_id: int, asset: str) -> int:
-    """The balance under a row lock held to the end of the transaction (0 if no wallet)."""
+async def balance(
+    conn: AsyncConnection, *, customer_id: int, asset: str, lock: bool = False
+) -> int:
+    """A wallet's balance (0 if it has none); with ``lock``, under a row lock held to the
+    end of the transaction."""
+    statement = "SELECT balance FROM wallets WHERE customer_id = :c AND asset = :a"
     row = (
         await conn.execute(
-            sql("SELECT balance FROM wallets WHERE customer_id = :c AND asset = :a FOR UPDATE"),
+            sql(statement + " FOR UPDATE" if lock else statement),
             {"c": customer_id, "a": asset},
         )
     ).first()
@@ -46,16 +50,6 @@ async def take(conn: AsyncConnection, *, customer_id: int, asset: str, amount: i
         )
     ).first()
     return None if row is None else int(row.balance)
-
-
-async def balance(conn: AsyncConnection, *, customer_id: int, asset: str) -> int:
-    row = (
-        await conn.execute(
-            sql("SELECT balance FROM wallets WHERE customer_id = :c AND asset = :a"),
-            {"c": customer_id, "a": asset},
-        )
-    ).first()
-    return int(row.balance) if row else 0
 
 
 async def debit(
